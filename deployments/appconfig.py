@@ -1,0 +1,255 @@
+"""The AWS boundary: the only module that imports boto3.
+
+One client per Account (its region, endpoint and role), retry mode `standard` with bounded attempts, connect
+and read timeouts, and botocore's errors translated into the project's own exceptions so callers decide on
+"retry later" (TransientAppConfigError) versus "give up and say why" (PermanentAppConfigError) without
+knowing botocore. Every HTTP attempt, retries included, is counted on the client (`api_calls`), so sync runs
+can record what they cost.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from deployments.models import Account
+
+PAGE_SIZE = 50  # AppConfig's maximum for every List* call.
+
+_TRANSIENT_CODES = {
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "InternalServerException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+}
+
+
+class AppConfigError(Exception):
+    """Anything that went wrong talking to AppConfig; `str()` is a sentence a person can read."""
+
+    def __init__(self, message: str, *, code: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class TransientAppConfigError(AppConfigError):
+    """Throttling, 5xx, connection trouble: worth retrying later (botocore already retried a few times)."""
+
+
+class OutcomeUnknownError(TransientAppConfigError):
+    """The request may or may not have been applied (a read timeout, a dropped connection): a caller of a
+    non-idempotent operation must reconcile by reading state before trying again."""
+
+
+class PermanentAppConfigError(AppConfigError):
+    """Access denied, bad request, unknown resource, a malformed answer: retrying will not help."""
+
+
+class NotFoundError(PermanentAppConfigError):
+    pass
+
+
+class BadRequestError(PermanentAppConfigError):
+    pass
+
+
+def _translate(exc: Exception, operation: str) -> AppConfigError:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "")
+        message = error.get("Message") or str(exc)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        text = f"{operation}: {code or 'error'}: {message}"
+        if code in _TRANSIENT_CODES or (status is not None and status >= 500) or status == 429:
+            return TransientAppConfigError(text, code=code, status=status)
+        if code == "ResourceNotFoundException" or status == 404:
+            return NotFoundError(text, code=code, status=status)
+        if code == "BadRequestException":
+            return BadRequestError(text, code=code, status=status)
+        return PermanentAppConfigError(text, code=code, status=status)
+    if isinstance(exc, botocore.exceptions.ReadTimeoutError | botocore.exceptions.ConnectionClosedError):
+        return OutcomeUnknownError(f"{operation}: no answer from AppConfig ({exc})", code="Timeout")
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectTimeoutError):
+        return TransientAppConfigError(
+            f"{operation}: AppConfig endpoint unreachable ({exc})", code="Unreachable"
+        )
+    if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+        return PermanentAppConfigError(
+            f"{operation}: no AWS credentials configured ({exc})", code="NoCredentials"
+        )
+    if isinstance(exc, botocore.exceptions.ResponseParserError):
+        return PermanentAppConfigError(
+            f"{operation}: malformed answer from AppConfig ({exc})", code="Malformed"
+        )
+    if isinstance(exc, botocore.exceptions.ParamValidationError):
+        return BadRequestError(f"{operation}: {exc}", code="ParamValidation")
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return TransientAppConfigError(f"{operation}: {exc}", code=type(exc).__name__)
+    raise exc
+
+
+@dataclass(frozen=True)
+class _ClientKey:
+    account_pk: int | None
+    region: str
+    endpoint_url: str
+    role_arn: str
+
+
+class AppConfigClient:
+    """A thin wrapper over boto3's appconfig client with the project's errors and a call counter."""
+
+    def __init__(self, boto_client: Any) -> None:
+        self._client = boto_client
+        self._local = threading.local()
+        boto_client.meta.events.register("before-send.appconfig", self._count_attempt)
+
+    def _count_attempt(self, **kwargs: Any) -> None:
+        self._local.calls = getattr(self._local, "calls", 0) + 1
+
+    @property
+    def api_calls(self) -> int:
+        """HTTP requests sent by this thread through this client, retries included."""
+        return getattr(self._local, "calls", 0)
+
+    def _call(self, operation: str, **params: Any) -> dict:
+        method = getattr(self._client, _snake(operation))
+        try:
+            response = method(**params)
+        except Exception as exc:
+            raise _translate(exc, operation) from exc
+        response.pop("ResponseMetadata", None)
+        return response
+
+    def list_applications(self, next_token: str | None = None) -> dict:
+        return self._call("ListApplications", **_page_params(next_token))
+
+    def list_environments(self, application_id: str, next_token: str | None = None) -> dict:
+        return self._call("ListEnvironments", ApplicationId=application_id, **_page_params(next_token))
+
+    def list_deployments(
+        self, application_id: str, environment_id: str, next_token: str | None = None
+    ) -> dict:
+        return self._call(
+            "ListDeployments",
+            ApplicationId=application_id,
+            EnvironmentId=environment_id,
+            **_page_params(next_token),
+        )
+
+    def get_deployment(self, application_id: str, environment_id: str, deployment_number: int) -> dict:
+        return self._call(
+            "GetDeployment",
+            ApplicationId=application_id,
+            EnvironmentId=environment_id,
+            DeploymentNumber=deployment_number,
+        )
+
+    def stop_deployment(
+        self, application_id: str, environment_id: str, deployment_number: int, *, allow_revert: bool = False
+    ) -> dict:
+        params: dict[str, Any] = {
+            "ApplicationId": application_id,
+            "EnvironmentId": environment_id,
+            "DeploymentNumber": deployment_number,
+        }
+        if allow_revert:
+            params["AllowRevert"] = True
+        return self._call("StopDeployment", **params)
+
+    def iter_applications(self) -> Iterator[dict]:
+        yield from self._iter_pages(self.list_applications)
+
+    def iter_environments(self, application_id: str) -> Iterator[dict]:
+        yield from self._iter_pages(lambda token: self.list_environments(application_id, token))
+
+    @staticmethod
+    def _iter_pages(fetch) -> Iterator[dict]:
+        token = None
+        while True:
+            page = fetch(token)
+            yield from page.get("Items", [])
+            token = page.get("NextToken")
+            if not token:
+                return
+
+
+def _snake(operation: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
+
+
+def _page_params(next_token: str | None) -> dict:
+    params: dict[str, Any] = {"MaxResults": PAGE_SIZE}
+    if next_token:
+        params["NextToken"] = next_token
+    return params
+
+
+_clients: dict[_ClientKey, AppConfigClient] = {}
+_clients_lock = threading.Lock()
+
+
+def client_for(account: Account) -> AppConfigClient:
+    """The (cached, thread-safe) client for an account. boto3 clients are thread-safe once built; building
+    one is not cheap, so each worker process keeps one per account configuration."""
+    key = _ClientKey(
+        account_pk=account.pk,
+        region=account.region or settings.AWS_REGION,
+        endpoint_url=account.endpoint_url or settings.AWS_ENDPOINT_URL_APPCONFIG,
+        role_arn=account.role_arn,
+    )
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = AppConfigClient(_build_boto_client(key))
+        return client
+
+
+def forget_clients() -> None:
+    """Drop cached clients (tests that point one account at a new emulator; credentials rotation)."""
+    with _clients_lock:
+        _clients.clear()
+
+
+def _build_boto_client(key: _ClientKey) -> Any:
+    config = Config(
+        region_name=key.region,
+        connect_timeout=settings.APPCONFIG_CONNECT_TIMEOUT,
+        read_timeout=settings.APPCONFIG_READ_TIMEOUT,
+        retries={"mode": "standard", "max_attempts": settings.APPCONFIG_MAX_ATTEMPTS},
+        max_pool_connections=20,
+    )
+    session = boto3.session.Session(region_name=key.region)
+    if key.role_arn:
+        _assume_role(session, key.role_arn)
+    return session.client("appconfig", endpoint_url=key.endpoint_url or None, config=config)
+
+
+def _assume_role(session: Any, role_arn: str) -> None:
+    # The same refreshing credentials boto3 builds for a profile with role_arn: assumed lazily, renewed
+    # before they expire, so a long-lived worker never holds stale keys.
+    base = session._session  # botocore session behind the boto3 one
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=base.create_client,
+        source_credentials=base.get_credentials(),
+        role_arn=role_arn,
+        extra_args={"RoleSessionName": "appconfig-console"},
+    )
+    base._credentials = DeferredRefreshableCredentials(
+        method="assume-role", refresh_using=fetcher.fetch_credentials
+    )

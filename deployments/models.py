@@ -1,0 +1,297 @@
+"""The cache of AppConfig state, the record of sync runs, and role grants.
+
+Rows mirror AppConfig's own resources and words (ApplicationId -> application_id, EventLog -> events).
+They are written only by the sync services; no model method does I/O.
+"""
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+def default_approvals_required() -> int:
+    return settings.STOP_APPROVALS_REQUIRED_DEFAULT
+
+
+class Account(models.Model):
+    """One AWS account (or one role in it) whose AppConfig the console mirrors."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    region = models.CharField(max_length=32, blank=True, help_text="Blank: the AWS_REGION setting.")
+    endpoint_url = models.URLField(
+        blank=True, help_text="Blank: AWS itself (or AWS_ENDPOINT_URL_APPCONFIG when that is set)."
+    )
+    role_arn = models.CharField(
+        max_length=2048, blank=True, help_text="Role to assume; blank: the base credentials."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SoftDeletable(models.Model):
+    # Set when the resource disappeared from AppConfig; history stays readable, pages hide it by default.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class Application(SoftDeletable):
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="applications")
+    application_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=128)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name", "application_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "application_id"], name="application_natural_key"),
+        ]
+        permissions = [
+            ("view_console", "Can view applications, environments and deployments"),
+            ("sync_now", "Can ask for an immediate sync"),
+            ("request_stop", "Can request that a deployment be stopped"),
+            ("approve_stop", "Can approve or reject stop requests"),
+            ("stop_without_approval", "Can stop a deployment without approval (break-glass)"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.application_id})"
+
+
+class EnvironmentState(models.TextChoices):
+    READY_FOR_DEPLOYMENT = "READY_FOR_DEPLOYMENT"
+    DEPLOYING = "DEPLOYING"
+    ROLLING_BACK = "ROLLING_BACK"
+    ROLLED_BACK = "ROLLED_BACK"
+    REVERTED = "REVERTED"
+
+
+class Environment(SoftDeletable):
+    application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="environments")
+    environment_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=128)
+    description = models.TextField(blank=True)
+    # Free text rather than choices: AWS may add states, and the cache must store what it is told.
+    state = models.CharField(max_length=32, blank=True)
+    monitors = models.JSONField(default=list, blank=True)
+    # The portal's own stop policy, not AppConfig's: distinct approvals a stop needs here.
+    approvals_required = models.PositiveSmallIntegerField(
+        default=default_approvals_required, validators=[MinValueValidator(0), MaxValueValidator(3)]
+    )
+    # True once a ListDeployments walk reached the last page: until then sync must not stop paging early,
+    # or an interrupted first sync would leave a hole in the history for good.
+    history_complete = models.BooleanField(default=False)
+    # Compare-and-swap claim so overlapping sync runs of one environment never race (see sync.py).
+    sync_claimed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["application", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "environment_id"], name="environment_natural_key"),
+            models.CheckConstraint(
+                condition=Q(approvals_required__lte=3), name="approvals_required_at_most_3"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.environment_id})"
+
+
+class DeploymentState(models.TextChoices):
+    BAKING = "BAKING"
+    VALIDATING = "VALIDATING"
+    DEPLOYING = "DEPLOYING"
+    COMPLETE = "COMPLETE"
+    ROLLING_BACK = "ROLLING_BACK"
+    ROLLED_BACK = "ROLLED_BACK"
+    REVERTED = "REVERTED"
+
+
+# States in which AppConfig may still change a deployment; sync refreshes these and pages poll them.
+ACTIVE_STATES = (
+    DeploymentState.DEPLOYING,
+    DeploymentState.BAKING,
+    DeploymentState.VALIDATING,
+    DeploymentState.ROLLING_BACK,
+)
+STOPPABLE_STATES = (DeploymentState.DEPLOYING, DeploymentState.BAKING)
+
+
+class Deployment(models.Model):
+    """AppConfig's Deployment shape (every member the seed lists, plus VersionLabel)."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="deployments")
+    deployment_number = models.PositiveIntegerField()
+    deployment_strategy_id = models.CharField(max_length=128, blank=True)
+    configuration_profile_id = models.CharField(max_length=128, blank=True)
+    configuration_name = models.CharField(max_length=128, blank=True)
+    configuration_location_uri = models.CharField(max_length=2048, blank=True)
+    configuration_version = models.CharField(max_length=1024, blank=True)
+    version_label = models.CharField(max_length=64, blank=True)
+    description = models.TextField(blank=True)
+    deployment_duration_in_minutes = models.PositiveIntegerField(default=0)
+    growth_type = models.CharField(max_length=32, blank=True)
+    growth_factor = models.FloatField(default=0.0)
+    final_bake_time_in_minutes = models.PositiveIntegerField(default=0)
+    state = models.CharField(max_length=32, choices=DeploymentState.choices)
+    percentage_complete = models.FloatField(default=0.0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # When the full GetDeployment answer (strategy, profile, location, description, EventLog) was last
+    # stored. Null for terminal deployments known only from ListDeployments: fetched lazily on first view.
+    details_fetched_at = models.DateTimeField(null=True, blank=True)
+    # Last error of a lazy fetch, shown on the page instead of an endless "loading".
+    details_error = models.TextField(blank=True)
+    # Bumped on every change; the live pages send it back so an unchanged poll answers 204.
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["environment", "-deployment_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "deployment_number"], name="deployment_natural_key"
+            ),
+        ]
+        indexes = [
+            # The dashboard and the active refresh: "every deployment still in progress".
+            models.Index(
+                fields=["state"],
+                name="deployment_active_idx",
+                condition=Q(state__in=["DEPLOYING", "BAKING", "VALIDATING", "ROLLING_BACK"]),
+            ),
+            # The environment page: newest first, optionally filtered by state.
+            models.Index(
+                fields=["environment", "state", "-deployment_number"], name="deployment_env_state_idx"
+            ),
+            # The dashboard's "latest finished".
+            models.Index(fields=["-completed_at"], name="deployment_completed_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"deployment {self.deployment_number} of {self.environment}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state not in ACTIVE_STATES
+
+    @property
+    def is_stoppable(self) -> bool:
+        return self.state in STOPPABLE_STATES
+
+
+class DeploymentEvent(models.Model):
+    """One EventLog entry. AppConfig gives events no id and only ever prepends to the log, so an event's
+    natural key is its position counted from the oldest (`sequence`)."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="events")
+    sequence = models.PositiveIntegerField()
+    event_type = models.CharField(max_length=64)
+    triggered_by = models.CharField(max_length=32)
+    description = models.TextField(blank=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    action_invocations = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["deployment", "-sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "sequence"], name="event_natural_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} ({self.triggered_by})"
+
+
+class SyncRun(models.Model):
+    """One pass of sync over one scope, so pages can show health and staleness."""
+
+    class Scope(models.TextChoices):
+        ACCOUNT = "account"
+        APPLICATION = "application"
+        ENVIRONMENT = "environment"
+        ACTIVE = "active"
+        DEPLOYMENT = "deployment"
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="sync_runs", null=True)
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    api_calls = models.PositiveIntegerField(default=0)
+    rows_created = models.PositiveIntegerField(default=0)
+    rows_updated = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            # Sync health: the latest run per account and scope.
+            models.Index(fields=["account", "scope", "-started_at"], name="syncrun_latest_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} sync {self.status} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    APPROVER = "approver"
+    AUDITOR = "auditor"
+    BREAK_GLASS = "break-glass"
+
+
+class RoleGrant(models.Model):
+    """A role (a Group and its permissions) granted to a user for every application or for one."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_grants")
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="role_grants")
+    # Null: every application of every account, present and future.
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="role_grants", null=True, blank=True
+    )
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "group", "application"], name="role_grant_scoped_unique"),
+            models.UniqueConstraint(
+                fields=["user", "group"],
+                condition=Q(application__isnull=True),
+                name="role_grant_global_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.application.application_id if self.application_id else "all applications"
+        return f"{self.user} is {self.group.name} for {scope}"

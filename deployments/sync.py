@@ -1,0 +1,492 @@
+"""Services that pull AppConfig into the cache.
+
+Costs are the design constraint. An initial sync of an estate makes only List calls plus one GetDeployment
+per deployment still in progress; a re-sync with nothing changed makes one ListApplications page per 50
+applications, one ListEnvironments per application and one ListDeployments per environment, and writes no
+deployment or event rows. Terminal deployments first seen in a list keep only their summary until someone
+opens them (`deployment_fetch_details`). SQL per environment is a constant number of queries per page.
+
+No AWS call is made inside a database transaction: each step reads from AppConfig first, then writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from deployments.appconfig import AppConfigClient, AppConfigError, client_for
+from deployments.models import (
+    ACTIVE_STATES,
+    Account,
+    Application,
+    Deployment,
+    DeploymentEvent,
+    Environment,
+    SyncRun,
+)
+
+logger = logging.getLogger(__name__)
+
+# AppConfig member -> Deployment field. ListDeployments' summaries carry a subset; GetDeployment all of them.
+DEPLOYMENT_FIELDS = {
+    "DeploymentStrategyId": "deployment_strategy_id",
+    "ConfigurationProfileId": "configuration_profile_id",
+    "ConfigurationName": "configuration_name",
+    "ConfigurationLocationUri": "configuration_location_uri",
+    "ConfigurationVersion": "configuration_version",
+    "VersionLabel": "version_label",
+    "Description": "description",
+    "DeploymentDurationInMinutes": "deployment_duration_in_minutes",
+    "GrowthType": "growth_type",
+    "GrowthFactor": "growth_factor",
+    "FinalBakeTimeInMinutes": "final_bake_time_in_minutes",
+    "State": "state",
+    "PercentageComplete": "percentage_complete",
+    "StartedAt": "started_at",
+    "CompletedAt": "completed_at",
+}
+_UPDATABLE = [*DEPLOYMENT_FIELDS.values(), "details_fetched_at", "details_error", "version", "updated_at"]
+
+
+@dataclass
+class SyncCounts:
+    created: int = 0
+    updated: int = 0
+    skipped_environments: list[str] = field(default_factory=list)
+
+    def add(self, other: SyncCounts) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.skipped_environments += other.skipped_environments
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Applying AppConfig answers to rows (pure, no queries)
+
+
+def _apply_deployment(deployment: Deployment, data: dict[str, Any]) -> bool:
+    """Copy the members present in `data` onto the row; True when anything changed."""
+    changed = False
+    for member, attr in DEPLOYMENT_FIELDS.items():
+        if member not in data:
+            continue
+        value = data[member]
+        if value is None:
+            value = None if attr in ("started_at", "completed_at") else ""
+        if getattr(deployment, attr) != value:
+            setattr(deployment, attr, value)
+            changed = True
+    return changed
+
+
+def _new_events(deployment: Deployment, event_log: list[dict], known: int) -> list[DeploymentEvent]:
+    # EventLog is newest first and AppConfig only ever prepends, so the oldest-first position is stable.
+    oldest_first = list(reversed(event_log))
+    return [
+        DeploymentEvent(
+            deployment=deployment,
+            sequence=sequence,
+            event_type=event.get("EventType", ""),
+            triggered_by=event.get("TriggeredBy", ""),
+            description=event.get("Description", ""),
+            occurred_at=event.get("OccurredAt"),
+            action_invocations=_jsonable(event.get("ActionInvocations", [])),
+        )
+        for sequence, event in enumerate(oldest_first)
+        if sequence >= known
+    ]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Writing
+
+
+def _known_event_counts(deployments: Iterable[Deployment]) -> dict[int, int]:
+    ids = [d.pk for d in deployments if d.pk]
+    if not ids:
+        return {}
+    rows = (
+        DeploymentEvent.objects.filter(deployment_id__in=ids)
+        .values("deployment_id")
+        .annotate(top=Max("sequence"))
+    )
+    return {row["deployment_id"]: row["top"] + 1 for row in rows}
+
+
+def _store_deployments(
+    *, new: list[Deployment], changed: list[Deployment], details: list[tuple[Deployment, dict]], now
+) -> SyncCounts:
+    """Write one batch: new rows, changed rows (version bumped) and the new events of the deployments that
+    come with a fresh GetDeployment answer in `details`."""
+    counts = SyncCounts()
+    with transaction.atomic():
+        if new:
+            Deployment.objects.bulk_create(new)
+            counts.created += len(new)
+        if changed:
+            for deployment in changed:
+                deployment.version += 1
+                deployment.updated_at = now
+            Deployment.objects.bulk_update(changed, _UPDATABLE)
+            counts.updated += len(changed)
+        if details:
+            # Rows created by bulk_create above have pks on PostgreSQL and SQLite alike (RETURNING), and no
+            # events yet; the count query only concerns rows that existed before.
+            known = _known_event_counts(d for d, _ in details if d not in new)
+            events: list[DeploymentEvent] = []
+            for deployment, answer in details:
+                events += _new_events(deployment, answer.get("EventLog", []), known.get(deployment.pk, 0))
+            if events:
+                DeploymentEvent.objects.bulk_create(events, ignore_conflicts=True)
+                counts.created += len(events)
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Environment
+
+
+def _claim_environment(environment: Environment, now) -> bool:
+    """Compare-and-swap claim: one sync of an environment at a time, across processes, without a lock
+    server. The claim lapses after SYNC_LOCK_SECONDS so a crashed worker never blocks it for good."""
+    claimed = Environment.objects.filter(
+        Q(sync_claimed_until__isnull=True) | Q(sync_claimed_until__lt=now), pk=environment.pk
+    ).update(sync_claimed_until=now + timedelta(seconds=settings.SYNC_LOCK_SECONDS))
+    return claimed == 1
+
+
+def _release_environment(environment: Environment) -> None:
+    Environment.objects.filter(pk=environment.pk).update(sync_claimed_until=None)
+
+
+def sync_environment(*, environment: Environment, client: AppConfigClient) -> SyncCounts:
+    """Bring one environment's deployments up to date.
+
+    1. Claim the environment (skip if another run holds it).
+    2. Walk ListDeployments newest first; per page, compare the summaries with the cached rows.
+    3. GetDeployment for every deployment that is (or was, when last seen) in progress.
+    4. Write the page: new rows, changed rows, new events.
+    5. Stop after a page of nothing but cached terminal deployments, once the history has been walked to
+       its end at least once; release the claim.
+    """
+    now = timezone.now()
+    counts = SyncCounts()
+    if not _claim_environment(environment, now):
+        counts.skipped_environments.append(environment.environment_id)
+        return counts
+    application_id = environment.application.application_id
+    try:
+        token = None
+        while True:
+            page = client.list_deployments(application_id, environment.environment_id, token)
+            items = page.get("Items", [])
+            token = page.get("NextToken")
+            numbers = [item["DeploymentNumber"] for item in items]
+            cached = {
+                d.deployment_number: d for d in environment.deployments.filter(deployment_number__in=numbers)
+            }
+
+            new: list[Deployment] = []
+            changed: list[Deployment] = []
+            fetch: list[Deployment] = []
+            for item in items:
+                deployment = cached.get(item["DeploymentNumber"])
+                if deployment is None:
+                    deployment = Deployment(
+                        environment=environment, deployment_number=item["DeploymentNumber"]
+                    )
+                    _apply_deployment(deployment, item)
+                    new.append(deployment)
+                    if deployment.state in ACTIVE_STATES:
+                        fetch.append(deployment)
+                    continue
+                # In progress now, or when last seen: its final fields and events are still to be read.
+                was_active = deployment.state in ACTIVE_STATES
+                summary_changed = _apply_deployment(deployment, item)
+                if was_active or deployment.state in ACTIVE_STATES:
+                    fetch.append(deployment)
+                elif summary_changed:
+                    changed.append(deployment)
+
+            fetched_changed, details = _read_details(fetch, client, now)
+            changed += fetched_changed
+            counts.add(_store_deployments(new=new, changed=changed, details=details, now=now))
+
+            only_known_terminal = bool(items) and not new and not fetch
+            if not token:
+                if not environment.history_complete:
+                    environment.history_complete = True
+                    Environment.objects.filter(pk=environment.pk).update(history_complete=True)
+                break
+            if only_known_terminal and environment.history_complete:
+                break
+    finally:
+        _release_environment(environment)
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Application and account
+
+
+def _upsert_environments(application: Application, items: list[dict], now) -> SyncCounts:
+    counts = SyncCounts()
+    cached = {e.environment_id: e for e in application.environments.all()}
+    new, changed = [], []
+    for item in items:
+        values = {
+            "name": item.get("Name", ""),
+            "description": item.get("Description", "") or "",
+            "state": item.get("State", "") or "",
+            "monitors": _jsonable(item.get("Monitors", [])),
+            "deleted_at": None,
+        }
+        environment = cached.get(item["Id"])
+        if environment is None:
+            new.append(
+                Environment(application=application, environment_id=item["Id"], synced_at=now, **values)
+            )
+            continue
+        if any(getattr(environment, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(environment, k, v)
+            environment.synced_at = now
+            changed.append(environment)
+    seen = {item["Id"] for item in items}
+    gone = [e for e in cached.values() if e.environment_id not in seen and e.deleted_at is None]
+    for environment in gone:
+        environment.deleted_at = now
+    with transaction.atomic():
+        Environment.objects.bulk_create(new)
+        Environment.objects.bulk_update(
+            [*changed, *gone], ["name", "description", "state", "monitors", "deleted_at", "synced_at"]
+        )
+    counts.created += len(new)
+    counts.updated += len(changed) + len(gone)
+    return counts
+
+
+def _upsert_applications(account: Account, items: list[dict], now) -> SyncCounts:
+    counts = SyncCounts()
+    cached = {a.application_id: a for a in account.applications.all()}
+    new, changed = [], []
+    for item in items:
+        values = {
+            "name": item.get("Name", ""),
+            "description": item.get("Description", "") or "",
+            "deleted_at": None,
+        }
+        application = cached.get(item["Id"])
+        if application is None:
+            new.append(Application(account=account, application_id=item["Id"], synced_at=now, **values))
+            continue
+        if any(getattr(application, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(application, k, v)
+            application.synced_at = now
+            changed.append(application)
+    seen = {item["Id"] for item in items}
+    gone = [a for a in cached.values() if a.application_id not in seen and a.deleted_at is None]
+    for application in gone:
+        application.deleted_at = now
+    with transaction.atomic():
+        Application.objects.bulk_create(new)
+        Application.objects.bulk_update([*changed, *gone], ["name", "description", "deleted_at", "synced_at"])
+    counts.created += len(new)
+    counts.updated += len(changed) + len(gone)
+    return counts
+
+
+class _Run:
+    """Opens a SyncRun row, and on exit stores its outcome, duration and API-call count."""
+
+    def __init__(self, *, scope: str, client: AppConfigClient, account: Account, **targets: Any) -> None:
+        self.client = client
+        self.counts = SyncCounts()
+        self.record = SyncRun.objects.create(
+            scope=scope, account=account, started_at=timezone.now(), **targets
+        )
+        self._calls_before = client.api_calls
+
+    def __enter__(self) -> _Run:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        record = self.record
+        record.finished_at = timezone.now()
+        record.api_calls = self.client.api_calls - self._calls_before
+        record.rows_created = self.counts.created
+        record.rows_updated = self.counts.updated
+        if exc is None:
+            record.status = SyncRun.Status.SUCCEEDED
+            if self.counts.skipped_environments:
+                record.error = "skipped (another sync held them): " + ", ".join(
+                    self.counts.skipped_environments
+                )
+        else:
+            record.status = SyncRun.Status.FAILED
+            record.error = str(exc) if isinstance(exc, AppConfigError) else f"{type(exc).__name__}: {exc}"
+        record.save()
+        return False  # never swallow: the caller decides between retrying and reporting
+
+
+def sync_application(*, application: Application, client: AppConfigClient | None = None) -> SyncRun:
+    """List an application's environments, upsert them (soft-deleting the ones AppConfig no longer has),
+    then sync every live environment's deployments. Raises AppConfigError after recording it."""
+    account = application.account
+    client = client or client_for(account)
+    with _Run(
+        scope=SyncRun.Scope.APPLICATION, client=client, account=account, application=application
+    ) as run:
+        now = timezone.now()
+        items = list(client.iter_environments(application.application_id))
+        run.counts.add(_upsert_environments(application, items, now))
+        for environment in application.environments.filter(deleted_at__isnull=True).select_related(
+            "application"
+        ):
+            run.counts.add(sync_environment(environment=environment, client=client))
+    return run.record
+
+
+def sync_account(
+    *,
+    account: Account,
+    client: AppConfigClient | None = None,
+    application_ids: Iterable[str] | None = None,
+    sync_each: Callable[[Application], Any] | None = None,
+) -> SyncRun:
+    """One incremental pass over an account.
+
+    1. ListApplications (every page); upsert applications, soft-deleting the ones AppConfig no longer has.
+    2. For each live application (or only those in `application_ids`), hand it to `sync_each`: the Celery
+       task fans out one task per application; the command runs `sync_application` in place.
+    A failure of one application is recorded on its own run and does not stop the others.
+    """
+    client = client or client_for(account)
+    with _Run(scope=SyncRun.Scope.ACCOUNT, client=client, account=account) as run:
+        items = list(client.iter_applications())
+        run.counts.add(_upsert_applications(account, items, timezone.now()))
+    applications = account.applications.filter(deleted_at__isnull=True)
+    if application_ids is not None:
+        applications = applications.filter(application_id__in=list(application_ids))
+    for application in applications.select_related("account"):
+        if sync_each is not None:
+            sync_each(application)
+            continue
+        try:
+            sync_application(application=application, client=client)
+        except AppConfigError:
+            logger.warning("sync of application %s failed", application.application_id, exc_info=True)
+    return run.record
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Deployments in progress and lazy details
+
+
+def refresh_active_deployments(*, account: Account, client: AppConfigClient | None = None) -> SyncRun | None:
+    """GetDeployment for each cached deployment still in progress on the account (one per environment at
+    most, as AppConfig allows one at a time), so live pages move between full passes."""
+    active = list(
+        Deployment.objects.filter(
+            state__in=ACTIVE_STATES,
+            environment__application__account=account,
+            environment__deleted_at__isnull=True,
+        ).select_related("environment__application")
+    )
+    if not active:
+        return None
+    client = client or client_for(account)
+    with _Run(scope=SyncRun.Scope.ACTIVE, client=client, account=account) as run:
+        run.counts.add(_refresh(active, client))
+    return run.record
+
+
+def _read_details(
+    deployments: list[Deployment], client: AppConfigClient, now
+) -> tuple[list[Deployment], list[tuple[Deployment, dict]]]:
+    """GetDeployment for each; returns the existing rows that changed, and (row, answer) pairs whose events
+    must be stored. A row whose answer holds nothing new is left out, so an unchanged poll stays 204."""
+    known = _known_event_counts(deployments)
+    changed, details = [], []
+    for deployment in deployments:
+        environment = deployment.environment
+        answer = client.get_deployment(
+            environment.application.application_id, environment.environment_id, deployment.deployment_number
+        )
+        fields_changed = _apply_deployment(deployment, answer)
+        new_events = len(answer.get("EventLog", [])) > known.get(deployment.pk, 0)
+        first_time = deployment.details_fetched_at is None or bool(deployment.details_error)
+        if deployment.pk is None or fields_changed or new_events or first_time:
+            deployment.details_fetched_at = now
+            deployment.details_error = ""
+            details.append((deployment, answer))
+            if deployment.pk is not None:
+                changed.append(deployment)
+    return changed, details
+
+
+def _refresh(deployments: list[Deployment], client: AppConfigClient) -> SyncCounts:
+    now = timezone.now()
+    changed, details = _read_details(deployments, client, now)
+    if not changed:
+        return SyncCounts()
+    return _store_deployments(new=[], changed=changed, details=details, now=now)
+
+
+def deployment_fetch_details(*, deployment: Deployment, client: AppConfigClient | None = None) -> Deployment:
+    """The lazy fetch: GetDeployment for one deployment (typically an old terminal one first opened in the
+    console) and store its full shape and EventLog. A refusal from AppConfig is stored on the row so the page
+    can say why, then re-raised."""
+    environment = deployment.environment
+    account = environment.application.account
+    client = client or client_for(account)
+    try:
+        _refresh([deployment], client)
+    except AppConfigError as exc:
+        Deployment.objects.filter(pk=deployment.pk).update(
+            details_error=str(exc), version=deployment.version + 1
+        )
+        raise
+    deployment.refresh_from_db()
+    return deployment
+
+
+def accounts_to_sync(name: str | None = None) -> list[Account]:
+    accounts = Account.objects.filter(enabled=True)
+    if name is not None:
+        accounts = accounts.filter(name=name)
+    return list(accounts)
+
+
+def sync_environment_run(*, environment: Environment, client: AppConfigClient | None = None) -> SyncRun:
+    """`sync_environment` with its own sync run record: the operator's "Sync now" on one environment."""
+    application = environment.application
+    client = client or client_for(application.account)
+    with _Run(
+        scope=SyncRun.Scope.ENVIRONMENT,
+        client=client,
+        account=application.account,
+        application=application,
+        environment=environment,
+    ) as run:
+        run.counts.add(sync_environment(environment=environment, client=client))
+    return run.record

@@ -1,0 +1,83 @@
+"""Thin Celery tasks: take ids, fetch, call a service. Only transient AppConfig errors are retried (with
+exponential backoff); a permanent one is already written on the sync run, so retrying would only repeat it."""
+
+from celery import shared_task
+
+from deployments import sync
+from deployments.appconfig import PermanentAppConfigError, TransientAppConfigError
+from deployments.models import Account, Application, Deployment, Environment
+
+_RETRY = {
+    "autoretry_for": (TransientAppConfigError,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 3,
+}
+
+
+@shared_task(ignore_result=True)
+def sync_all_accounts() -> None:
+    for account in sync.accounts_to_sync():
+        sync_account.delay(account_id=account.pk)
+
+
+def _enqueue_application(application: Application) -> None:
+    sync_application.delay(application_id=application.pk)
+
+
+@shared_task(ignore_result=True, **_RETRY)
+def sync_account(*, account_id: int) -> None:
+    account = Account.objects.filter(pk=account_id, enabled=True).first()
+    if account is None:
+        return
+    try:
+        sync.sync_account(account=account, sync_each=_enqueue_application)
+    except PermanentAppConfigError:
+        return  # recorded on the account's sync run
+
+
+@shared_task(ignore_result=True, **_RETRY)
+def sync_application(*, application_id: int) -> None:
+    application = Application.objects.select_related("account").filter(pk=application_id).first()
+    if application is None or not application.account.enabled:
+        return
+    try:
+        sync.sync_application(application=application)
+    except PermanentAppConfigError:
+        return  # recorded on the application's sync run
+
+
+@shared_task(ignore_result=True, **_RETRY)
+def sync_environment(*, environment_id: int) -> None:
+    environment = Environment.objects.select_related("application__account").filter(pk=environment_id).first()
+    if environment is None or not environment.application.account.enabled:
+        return
+    try:
+        sync.sync_environment_run(environment=environment)
+    except PermanentAppConfigError:
+        return
+
+
+@shared_task(ignore_result=True)
+def refresh_active_deployments() -> None:
+    for account in sync.accounts_to_sync():
+        try:
+            sync.refresh_active_deployments(account=account)
+        except (TransientAppConfigError, PermanentAppConfigError):
+            continue  # recorded; the next beat tick (seconds away) is the retry
+
+
+@shared_task(ignore_result=True, **_RETRY)
+def fetch_deployment_details(*, deployment_id: int) -> None:
+    deployment = (
+        Deployment.objects.select_related("environment__application__account")
+        .filter(pk=deployment_id)
+        .first()
+    )
+    if deployment is None:
+        return
+    try:
+        sync.deployment_fetch_details(deployment=deployment)
+    except PermanentAppConfigError:
+        return  # stored on the row; the page shows it

@@ -1,0 +1,83 @@
+"""`make run`: the whole console on one machine, under one Procfile runner (honcho); Ctrl-C stops all of it.
+
+1. Choose the backends: a Redis started here unless REDIS_URL is set; the AppConfig emulator (demo seed,
+   scaled clock) unless AWS is configured (AWS_ENDPOINT_URL_APPCONFIG, AWS_PROFILE or AWS_ACCESS_KEY_ID).
+2. Migrate, and in demo mode create the demo Account and one demo user per role (printed below).
+3. Hand over to honcho with the chosen Procfile entries.
+A second run reuses the database and the emulator's state file under var/.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _environment() -> tuple[dict[str, str], list[str]]:
+    env = dict(os.environ)
+    dotenv = BASE_DIR / ".env"
+    if dotenv.is_file():
+        # The same file honcho reads, read first here so the choices below see it too.
+        from honcho.environ import parse
+
+        for key, value in parse(dotenv.read_text()).items():
+            env.setdefault(key, value)
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
+    env.setdefault("DJANGO_DEBUG", "1")
+    env.setdefault("PORTAL_VAR_DIR", str(BASE_DIR / "var"))
+    env.setdefault("WEB_PORT", "8000")
+    env.setdefault("EMBEDDED_REDIS_PORT", "6390")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    processes = ["worker", "beat", "web"]
+    if not env.get("REDIS_URL"):
+        processes.insert(0, "redis")
+    real_aws = any(
+        env.get(name) for name in ("AWS_ENDPOINT_URL_APPCONFIG", "AWS_PROFILE", "AWS_ACCESS_KEY_ID")
+    )
+    if not real_aws:
+        env.setdefault("EMULATOR_PORT", "4566")
+        env.setdefault("EMULATOR_TIME_SCALE", "30")
+        env["AWS_ENDPOINT_URL_APPCONFIG"] = f"http://127.0.0.1:{env['EMULATOR_PORT']}"
+        # The emulator accepts any SigV4 signature; boto3 only needs something to sign with.
+        env["AWS_ACCESS_KEY_ID"] = "AKIADEMOCONSOLE"
+        env["AWS_SECRET_ACCESS_KEY"] = "demo-secret"  # noqa: S105
+        env.setdefault("AWS_REGION", "us-east-1")
+        env["PORTAL_DEMO_MODE"] = "1"
+        processes.insert(1 if "redis" in processes else 0, "emulator")
+    Path(env["PORTAL_VAR_DIR"]).mkdir(parents=True, exist_ok=True)
+    return env, processes
+
+
+def main() -> None:
+    env, processes = _environment()
+    manage = [sys.executable, str(BASE_DIR / "manage.py")]
+    steps = [[*manage, "migrate", "--no-input", "-v", "0"]]
+    if env.get("PORTAL_DEMO_MODE") == "1":
+        steps.append([*manage, "demo_setup"])
+    for step in steps:
+        if subprocess.run(step, env=env, cwd=BASE_DIR).returncode != 0:
+            sys.exit(f"error: `{' '.join(step[1:])}` failed; see above")
+    url = f"http://127.0.0.1:{env['WEB_PORT']}/"
+    print(f"\nThe console: {url}  (starting: {', '.join(processes)}; Ctrl-C stops all)\n")
+    sys.stdout.flush()
+    honcho = [
+        sys.executable,
+        "-m",
+        "honcho",
+        "-f",
+        str(BASE_DIR / "Procfile"),
+        "-d",
+        str(BASE_DIR),
+        "start",
+        *processes,
+    ]
+    os.execve(sys.executable, honcho, env)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""Fixtures shared by the whole suite: users per role, the real emulator on a loopback port, Redis and a
+real Celery worker. Emulator and Redis are started once per session and reset per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from appconfig_emulator import Emulator, ManualClock
+from deployments import appconfig
+from deployments.models import Account, Role
+from deployments.roles import role_grant
+from portal.embedded import free_port, start_redis
+from tests.factories import ApplicationFactory, UserFactory
+
+EMULATOR_START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _boto_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The emulator accepts any signature; never let a developer's real credentials or profile leak in.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIATESTCONSOLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Users
+
+
+@pytest.fixture
+def make_user(db):
+    def make(role: str | None = None, *, application=None, **fields):
+        user = UserFactory(**fields)
+        if role is not None:
+            role_grant(user=user, role=role, application=application)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def viewer(make_user):
+    return make_user(Role.VIEWER, username="viewer")
+
+
+@pytest.fixture
+def operator(make_user):
+    return make_user(Role.OPERATOR, username="operator")
+
+
+@pytest.fixture
+def approver(make_user):
+    return make_user(Role.APPROVER, username="approver")
+
+
+@pytest.fixture
+def auditor(make_user):
+    return make_user(Role.AUDITOR, username="auditor")
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user(None, username="admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def outsider(make_user):
+    """Holds a role, but only on an application the tests don't look at."""
+    return make_user(Role.OPERATOR, username="outsider", application=ApplicationFactory())
+
+
+@pytest.fixture
+def client_for(client):
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The emulator
+
+
+@pytest.fixture(scope="session")
+def _emulator_server() -> Iterator[Emulator]:
+    emulator = Emulator(clock=ManualClock(start=EMULATOR_START)).start(host="127.0.0.1", port=0)
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def emulator(_emulator_server: Emulator) -> Iterator[Emulator]:
+    """The real emulator over HTTP, emptied for each test; its manual clock starts at EMULATOR_START."""
+    _emulator_server.reset()
+    yield _emulator_server
+    _emulator_server.clear_faults()
+
+
+@pytest.fixture
+def account(db, emulator: Emulator, settings) -> Iterator[Account]:
+    # Low read timeout and few attempts keep fault tests quick; production uses the settings' defaults.
+    settings.APPCONFIG_READ_TIMEOUT = 2.0
+    settings.APPCONFIG_MAX_ATTEMPTS = 3
+    appconfig.forget_clients()
+    yield Account.objects.create(name="test", region="us-east-1", endpoint_url=emulator.url)
+    appconfig.forget_clients()
+
+
+@pytest.fixture
+def boto_client(emulator: Emulator):
+    import boto3
+
+    return boto3.client(
+        "appconfig",
+        endpoint_url=emulator.url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIASEEDER",
+        aws_secret_access_key="x",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Redis and Celery
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """REDIS_URL when CI gives one (the machine's Redis), otherwise a private embedded Redis."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    directory = Path(tempfile.mkdtemp(prefix="console-redis-"))
+    port = free_port()
+    process = start_redis(port, directory)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(timeout=10)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def celery_app(redis_url: str):
+    from portal.celery import app
+
+    app.conf.broker_url = redis_url
+    app.conf.task_always_eager = False
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    return app
+
+
+@pytest.fixture
+def celery_worker(celery_app, transactional_db):
+    """A real Celery worker (threads, in this process) consuming the real Redis broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    with start_worker(
+        celery_app,
+        pool="threads",
+        concurrency=2,
+        queues=["sync", "stops"],
+        perform_ping_check=False,
+        shutdown_timeout=20,
+    ) as worker:
+        yield worker
+
+
+def pytest_report_header(config) -> str:
+    redis = os.environ.get("REDIS_URL") or "embedded"
+    return f"database: {settings.DATABASES['default']['ENGINE']}; redis: {redis}"

@@ -1,0 +1,123 @@
+"""Project-level behaviour: login everywhere, probes, error pages, settings from the environment."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse
+
+from deployments.models import SyncRun
+from portal.env import env_bool, env_int
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("url", ["/", "/applications/", "/applications/abc1234/"])
+def test_it_sends_anonymous_users_to_the_login_page(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_it_shows_a_proper_login_page_and_signs_in(client, viewer):
+    page = client.get(reverse("login"))
+    assert page.status_code == 200
+    assert b'<label for="id_username">' in page.content
+
+    response = client.post(
+        reverse("login"), {"username": "viewer", "password": "correct horse battery staple"}
+    )
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
+
+
+def test_it_answers_healthz_without_login(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_it_reports_not_ready_until_appconfig_has_synced(client, account, settings, redis_url):
+    settings.CELERY_BROKER_URL = redis_url
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["broker"] == "ok"
+    assert "never synced" in body["checks"]["appconfig"]
+
+    from deployments import sync
+
+    sync.sync_account(account=account)
+    assert client.get("/readyz").status_code == 200
+
+
+def test_it_reports_a_dead_broker(client, settings):
+    from portal.embedded import free_port
+
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"].startswith("failing:")
+
+
+def test_it_shows_the_sync_problem_on_the_dashboard(client_for, viewer, account, emulator):
+    from deployments import sync
+
+    emulator.add_fault(operation="ListApplications", kind="error", count=None)
+    with pytest.raises(sync.AppConfigError):
+        sync.sync_account(account=account)
+
+    page = client_for(viewer).get("/")
+    assert b"last sync failed" in page.content
+    assert SyncRun.objects.get().status == "failed"
+
+
+def test_it_answers_unknown_pages_with_a_friendly_404(client_for, viewer):
+    response = client_for(viewer).get("/applications/nosuch1/environments/x/deployments/1/")
+    assert response.status_code == 404
+    assert b"There is nothing here that you can see" in response.content
+
+
+def test_it_reads_typed_settings_from_the_environment(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "yes")
+    monkeypatch.setenv("X_NUM", "12")
+    assert env_bool("X_FLAG") is True
+    assert env_int("X_NUM", 1, maximum=20) == 12
+    monkeypatch.setenv("X_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="X_FLAG must be true or false"):
+        env_bool("X_FLAG")
+    monkeypatch.setenv("X_NUM", "lots")
+    with pytest.raises(ImproperlyConfigured, match="X_NUM must be a whole number"):
+        env_int("X_NUM", 1)
+    monkeypatch.setenv("X_NUM", "30")
+    with pytest.raises(ImproperlyConfigured, match="X_NUM must be at most 20"):
+        env_int("X_NUM", 1, maximum=20)
+
+
+def _check(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PORTAL_"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", *args], env={**clean, **env}, capture_output=True, text=True
+    )
+
+
+def test_it_refuses_to_start_without_a_secret_outside_debug():
+    result = _check({})
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off" in result.stderr
+
+
+def test_it_passes_the_deploy_checklist_with_production_settings():
+    result = _check(
+        {
+            "DJANGO_SECRET_KEY": "a-long-random-production-secret-" + "x" * 40,
+            "DJANGO_ALLOWED_HOSTS": "console.example.com",
+        },
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
