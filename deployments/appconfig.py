@@ -134,6 +134,7 @@ class AppConfigClient:
         except Exception as exc:
             raise _translate(exc, operation) from exc
         response.pop("ResponseMetadata", None)
+        _check_shape(operation, response)
         return response
 
     def list_applications(self, next_token: str | None = None) -> dict:
@@ -189,6 +190,25 @@ class AppConfigClient:
                 return
 
 
+# What every answer of these operations carries. botocore turns a body that is not JSON into an almost
+# empty dict instead of an error; taking that at face value would read as "no applications" and soft-delete
+# the whole cache, so a missing member is a malformed answer.
+_REQUIRED_MEMBERS = {
+    "ListApplications": ("Items", list),
+    "ListEnvironments": ("Items", list),
+    "ListDeployments": ("Items", list),
+    "GetDeployment": ("State", str),
+}
+
+
+def _check_shape(operation: str, response: dict) -> None:
+    member, kind = _REQUIRED_MEMBERS.get(operation, (None, None))
+    if member is not None and not isinstance(response.get(member), kind):
+        raise PermanentAppConfigError(
+            f"{operation}: malformed answer from AppConfig (no {member})", code="Malformed"
+        )
+
+
 def _snake(operation: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
 
@@ -231,7 +251,7 @@ def _build_boto_client(key: _ClientKey) -> Any:
         region_name=key.region,
         connect_timeout=settings.APPCONFIG_CONNECT_TIMEOUT,
         read_timeout=settings.APPCONFIG_READ_TIMEOUT,
-        retries={"mode": "standard", "max_attempts": settings.APPCONFIG_MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": settings.APPCONFIG_MAX_ATTEMPTS},
         max_pool_connections=20,
     )
     session = boto3.session.Session(region_name=key.region)

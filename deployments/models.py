@@ -93,6 +93,8 @@ class Environment(SoftDeletable):
     approvals_required = models.PositiveSmallIntegerField(
         default=default_approvals_required, validators=[MinValueValidator(0), MaxValueValidator(3)]
     )
+    # Critical environments make the requester type the environment's name to confirm a stop.
+    is_critical = models.BooleanField(default=False)
     # True once a ListDeployments walk reached the last page: until then sync must not stop paging early,
     # or an interrupted first sync would leave a hole in the history for good.
     history_complete = models.BooleanField(default=False)
@@ -295,3 +297,115 @@ class RoleGrant(models.Model):
     def __str__(self) -> str:
         scope = self.application.application_id if self.application_id else "all applications"
         return f"{self.user} is {self.group.name} for {scope}"
+
+
+class StopKind(models.TextChoices):
+    STOP = "stop", "Stop (roll back)"
+    REVERT = "revert", "Revert (Allow-Revert)"
+
+
+class StopStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for approval"
+    APPROVED = "approved", "Approved, waiting to run"
+    EXECUTING = "executing", "Stopping"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SUPERSEDED = "superseded", "Superseded"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+OPEN_STOP_STATUSES = (StopStatus.PENDING, StopStatus.APPROVED, StopStatus.EXECUTING)
+
+
+class StopRequest(models.Model):
+    """A request to stop (or revert) one deployment, bound to the state it was made in.
+
+    A row, not a task: the state machine lives in `deployments.stopping`, every transition is a
+    compare-and-swap UPDATE on `status`, and an approved row is the outbox entry that the execution task
+    (and the beat relay, if that task never ran) acts on.
+    """
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="stop_requests")
+    kind = models.CharField(max_length=8, choices=StopKind.choices, default=StopKind.STOP)
+    status = models.CharField(max_length=12, choices=StopStatus.choices, default=StopStatus.PENDING)
+    # The deployment's state when the request was made; execution refuses to act on any other.
+    state_at_request = models.CharField(max_length=32)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    break_glass = models.BooleanField(default=False)
+    source = models.CharField(max_length=16, default="web")
+    # Snapshot of the environment's policy at request time: a later policy change does not move the goal.
+    approvals_required = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    approved_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # Set (and committed) just before StopDeployment is sent: from then on the outcome must be reconciled
+    # with GetDeployment, never assumed.
+    stop_called_at = models.DateTimeField(null=True, blank=True)
+    stop_calls = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.TextField(blank=True)
+    # Bumped on every transition; the live panel sends it back so an unchanged poll answers 204.
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment"],
+                condition=Q(status__in=["pending", "approved", "executing"]),
+                name="one_open_stop_request_per_deployment",
+            ),
+        ]
+        indexes = [
+            # The approval queue, the relay and expiry all look for open requests by status.
+            models.Index(
+                fields=["status", "created_at"],
+                name="stop_request_open_idx",
+                condition=Q(status__in=["pending", "approved", "executing"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} request #{self.pk} for {self.deployment}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STOP_STATUSES
+
+    def audit_target(self) -> dict:
+        environment = self.deployment.environment
+        return {
+            "application_id": environment.application.application_id,
+            "environment_id": environment.environment_id,
+            "deployment_number": self.deployment.deployment_number,
+            "stop_request_id": self.pk,
+            "label": f"{self.kind} request #{self.pk}: {environment.application.name} / {environment.name} "
+            f"/ deployment {self.deployment.deployment_number}",
+        }
+
+
+class StopDecision(models.Model):
+    class Verdict(models.TextChoices):
+        APPROVE = "approve"
+        REJECT = "reject"
+
+    stop_request = models.ForeignKey(StopRequest, on_delete=models.PROTECT, related_name="decisions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            # One say per person: twenty posts from one approver are one approval.
+            models.UniqueConstraint(fields=["stop_request", "user"], name="one_decision_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.verdict}d #{self.stop_request_id}"

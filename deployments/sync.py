@@ -420,6 +420,19 @@ def refresh_active_deployments(*, account: Account, client: AppConfigClient | No
     return run.record
 
 
+def _absorb(deployment: Deployment, answer: dict, known_events: int, now) -> bool:
+    """Apply a GetDeployment answer to the row; True when it holds anything new (fields, events, or the
+    first full answer for this row), in which case the caller must store the row and its events."""
+    fields_changed = _apply_deployment(deployment, answer)
+    new_events = len(answer.get("EventLog", [])) > known_events
+    first_time = deployment.details_fetched_at is None or bool(deployment.details_error)
+    if deployment.pk is None or fields_changed or new_events or first_time:
+        deployment.details_fetched_at = now
+        deployment.details_error = ""
+        return True
+    return False
+
+
 def _read_details(
     deployments: list[Deployment], client: AppConfigClient, now
 ) -> tuple[list[Deployment], list[tuple[Deployment, dict]]]:
@@ -432,16 +445,22 @@ def _read_details(
         answer = client.get_deployment(
             environment.application.application_id, environment.environment_id, deployment.deployment_number
         )
-        fields_changed = _apply_deployment(deployment, answer)
-        new_events = len(answer.get("EventLog", [])) > known.get(deployment.pk, 0)
-        first_time = deployment.details_fetched_at is None or bool(deployment.details_error)
-        if deployment.pk is None or fields_changed or new_events or first_time:
-            deployment.details_fetched_at = now
-            deployment.details_error = ""
+        if _absorb(deployment, answer, known.get(deployment.pk, 0), now):
             details.append((deployment, answer))
             if deployment.pk is not None:
                 changed.append(deployment)
     return changed, details
+
+
+def deployment_store_answer(*, deployment: Deployment, answer: dict) -> bool:
+    """Store a GetDeployment answer read elsewhere (the stop flow) exactly as sync would; True if anything
+    was written."""
+    now = timezone.now()
+    known = _known_event_counts([deployment]).get(deployment.pk, 0)
+    if not _absorb(deployment, answer, known, now):
+        return False
+    _store_deployments(new=[], changed=[deployment], details=[(deployment, answer)], now=now)
+    return True
 
 
 def _refresh(deployments: list[Deployment], client: AppConfigClient) -> SyncCounts:

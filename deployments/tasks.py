@@ -2,10 +2,11 @@
 exponential backoff); a permanent one is already written on the sync run, so retrying would only repeat it."""
 
 from celery import shared_task
+from django.conf import settings
 
-from deployments import sync
+from deployments import notifications, stopping, sync
 from deployments.appconfig import PermanentAppConfigError, TransientAppConfigError
-from deployments.models import Account, Application, Deployment, Environment
+from deployments.models import Account, Application, Deployment, Environment, StopRequest
 
 _RETRY = {
     "autoretry_for": (TransientAppConfigError,),
@@ -81,3 +82,47 @@ def fetch_deployment_details(*, deployment_id: int) -> None:
         sync.deployment_fetch_details(deployment=deployment)
     except PermanentAppConfigError:
         return  # stored on the row; the page shows it
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Stopping: its own queue ("stops", by the route on stop_*), so a sync backlog never delays a stop.
+
+
+@shared_task(
+    bind=True,
+    ignore_result=True,
+    acks_late=True,  # a worker lost mid-task leaves the message to be delivered again...
+    reject_on_worker_lost=True,  # ...and requeued, instead of acknowledged as if it had finished
+    max_retries=5,
+    time_limit=settings.STOP_TASK_TIME_LIMIT,
+    soft_time_limit=settings.STOP_TASK_TIME_LIMIT - 5,
+)
+def stop_execute(self, *, stop_request_id: int) -> None:
+    try:
+        stopping.stop_request_execute(stop_request_id=stop_request_id)
+    except TransientAppConfigError as exc:
+        # The request is back in "approved"; past max_retries the relay keeps offering it until
+        # STOP_MAX_ATTEMPTS fails it for good.
+        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
+
+
+@shared_task(ignore_result=True)
+def stop_relay() -> None:
+    for stop_request_id in stopping.stop_requests_relay():
+        stop_execute.delay(stop_request_id=stop_request_id)
+
+
+@shared_task(ignore_result=True)
+def stop_expire() -> None:
+    stopping.stop_requests_expire()
+
+
+@shared_task(ignore_result=True)
+def notify_stop_request(*, stop_request_id: int, event: str) -> None:
+    stop_request = (
+        StopRequest.objects.select_related("deployment__environment__application", "requested_by")
+        .filter(pk=stop_request_id)
+        .first()
+    )
+    if stop_request is not None:
+        notifications.notify(stop_request, event)

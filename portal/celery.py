@@ -28,4 +28,14 @@ def _install_beat_schedule(sender: Celery, **kwargs) -> None:
             "schedule": float(settings.ACTIVE_REFRESH_SECONDS),
             "options": {"expires": settings.ACTIVE_REFRESH_SECONDS},
         },
+        "stop-relay": {
+            "task": "deployments.tasks.stop_relay",
+            "schedule": 5.0,
+            "options": {"expires": 5},
+        },
+        "stop-expire": {
+            "task": "deployments.tasks.stop_expire",
+            "schedule": 30.0,
+            "options": {"expires": 30},
+        },
     }

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "deployments",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -180,3 +181,21 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
 }
+
+# --- Stopping deployments ---
+# A pending stop request expires after this many seconds without enough approvals.
+STOP_REQUEST_TTL = env_int("STOP_REQUEST_TTL", 3600, minimum=60)
+# The relay re-enqueues an approved request that no task claimed within this many seconds (broker down at
+# approval time, a crash between commit and publish).
+STOP_RELAY_DELAY_SECONDS = env_int("STOP_RELAY_DELAY_SECONDS", 15, minimum=1)
+# An executing request whose worker has said nothing for this long is taken over and reconciled. Must exceed
+# the stop task's time limit, so a live worker is never overtaken.
+STOP_EXECUTION_LEASE_SECONDS = env_int("STOP_EXECUTION_LEASE_SECONDS", 180, minimum=5)
+STOP_TASK_TIME_LIMIT = env_int("STOP_TASK_TIME_LIMIT", 120, minimum=5)
+# Executions of one request (first run, retries, takeovers) before it is failed for good.
+STOP_MAX_ATTEMPTS = env_int("STOP_MAX_ATTEMPTS", 6, minimum=1, maximum=20)
+if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= STOP_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("STOP_TASK_TIME_LIMIT must be below CELERY_VISIBILITY_TIMEOUT")
+# Optional Slack-compatible incoming webhook for stop notifications; the console's own base URL for links.
+STOP_WEBHOOK_URL = env_str("STOP_WEBHOOK_URL")
+CONSOLE_BASE_URL = env_str("CONSOLE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
