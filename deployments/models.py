@@ -100,6 +100,7 @@ class Environment(SoftDeletable):
     history_complete = models.BooleanField(default=False)
     # Compare-and-swap claim so overlapping sync runs of one environment never race (see sync.py).
     sync_claimed_until = models.DateTimeField(null=True, blank=True)
+    sync_claim = models.UUIDField(null=True, blank=True)
 
     class Meta:
         ordering = ["application", "name"]
@@ -161,6 +162,8 @@ class Deployment(models.Model):
     details_error = models.TextField(blank=True)
     # Bumped on every change; the live pages send it back so an unchanged poll answers 204.
     version = models.PositiveIntegerField(default=1)
+    # Hash of the members a ListDeployments summary carries, so sync recognises an unchanged row cheaply.
+    summary_fingerprint = models.CharField(max_length=40, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

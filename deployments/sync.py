@@ -11,7 +11,9 @@ No AWS call is made inside a database transaction: each step reads from AppConfi
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -53,7 +55,14 @@ DEPLOYMENT_FIELDS = {
     "StartedAt": "started_at",
     "CompletedAt": "completed_at",
 }
-_UPDATABLE = [*DEPLOYMENT_FIELDS.values(), "details_fetched_at", "details_error", "version", "updated_at"]
+_UPDATABLE = [
+    *DEPLOYMENT_FIELDS.values(),
+    "summary_fingerprint",
+    "details_fetched_at",
+    "details_error",
+    "version",
+    "updated_at",
+]
 
 
 @dataclass
@@ -85,6 +94,43 @@ def _apply_deployment(deployment: Deployment, data: dict[str, Any]) -> bool:
             setattr(deployment, attr, value)
             changed = True
     return changed
+
+
+# The members a ListDeployments summary carries; their fingerprint lets an unchanged page be recognised
+# from a narrow query instead of loading every cached row as a model.
+SUMMARY_FIELDS = (
+    "ConfigurationName",
+    "ConfigurationVersion",
+    "VersionLabel",
+    "DeploymentDurationInMinutes",
+    "GrowthType",
+    "GrowthFactor",
+    "FinalBakeTimeInMinutes",
+    "State",
+    "PercentageComplete",
+    "StartedAt",
+    "CompletedAt",
+)
+
+
+def _fingerprint(values: Iterable[Any]) -> str:
+    # str() renders an aware datetime the same whether botocore or the database built it ("+00:00").
+    return hashlib.sha1("\x1f".join(map(str, values)).encode(), usedforsecurity=False).hexdigest()
+
+
+_DATE_MEMBERS = {"StartedAt", "CompletedAt"}
+
+
+def _fingerprint_item(item: dict) -> str:
+    # The same normalisation as _apply_deployment: a missing member is None for dates, "" otherwise.
+    return _fingerprint(
+        item.get(member) if item.get(member) is not None or member in _DATE_MEMBERS else ""
+        for member in SUMMARY_FIELDS
+    )
+
+
+def _fingerprint_row(deployment: Deployment) -> str:
+    return _fingerprint(getattr(deployment, DEPLOYMENT_FIELDS[member]) for member in SUMMARY_FIELDS)
 
 
 def _new_events(deployment: Deployment, event_log: list[dict], known: int) -> list[DeploymentEvent]:
@@ -137,6 +183,10 @@ def _store_deployments(
     """Write one batch: new rows, changed rows (version bumped) and the new events of the deployments that
     come with a fresh GetDeployment answer in `details`."""
     counts = SyncCounts()
+    if not (new or changed or details):
+        return counts  # an unchanged page opens no transaction at all
+    for deployment in (*new, *changed):
+        deployment.summary_fingerprint = _fingerprint_row(deployment)
     with transaction.atomic():
         if new:
             Deployment.objects.bulk_create(new)
@@ -164,82 +214,134 @@ def _store_deployments(
 # Environment
 
 
-def _claim_environment(environment: Environment, now) -> bool:
+def _claim_environments(environments: list[Environment], now) -> tuple[uuid.UUID, set[int]]:
     """Compare-and-swap claim: one sync of an environment at a time, across processes, without a lock
-    server. The claim lapses after SYNC_LOCK_SECONDS so a crashed worker never blocks it for good."""
-    claimed = Environment.objects.filter(
-        Q(sync_claimed_until__isnull=True) | Q(sync_claimed_until__lt=now), pk=environment.pk
-    ).update(sync_claimed_until=now + timedelta(seconds=settings.SYNC_LOCK_SECONDS))
-    return claimed == 1
+    server. One UPDATE claims every free environment of the batch under a fresh token; the claim lapses after
+    SYNC_LOCK_SECONDS so a crashed worker never blocks an environment for good."""
+    token = uuid.uuid4()
+    Environment.objects.filter(
+        Q(sync_claimed_until__isnull=True) | Q(sync_claimed_until__lt=now),
+        pk__in=[e.pk for e in environments],
+    ).update(sync_claimed_until=now + timedelta(seconds=settings.SYNC_LOCK_SECONDS), sync_claim=token)
+    return token, set(Environment.objects.filter(sync_claim=token).values_list("pk", flat=True))
 
 
-def _release_environment(environment: Environment) -> None:
-    Environment.objects.filter(pk=environment.pk).update(sync_claimed_until=None)
+def _release_environments(token: uuid.UUID) -> None:
+    Environment.objects.filter(sync_claim=token).update(sync_claimed_until=None, sync_claim=None)
+
+
+def sync_environments(*, environments: list[Environment], client: AppConfigClient) -> SyncCounts:
+    """Claim the environments that no other run holds, sync each, release them; the others are reported as
+    skipped."""
+    now = timezone.now()
+    counts = SyncCounts()
+    token, claimed = _claim_environments(environments, now)
+    try:
+        mine = [e for e in environments if e.pk in claimed]
+        counts.skipped_environments += [e.environment_id for e in environments if e.pk not in claimed]
+        # First pages of every environment, then one query for all their cached rows: in a steady state
+        # that first page is all there is, so the whole application costs one query, not one per environment.
+        first_pages = {
+            e.pk: client.list_deployments(e.application.application_id, e.environment_id) for e in mine
+        }
+        first_cached = _cached_summaries(mine, [p.get("Items", []) for p in first_pages.values()])
+        for environment in mine:
+            counts.add(
+                _sync_claimed_environment(
+                    environment,
+                    client,
+                    now,
+                    first_page=first_pages[environment.pk],
+                    first_cached=first_cached,
+                )
+            )
+    finally:
+        _release_environments(token)
+    return counts
+
+
+def _cached_summaries(
+    environments: list[Environment], pages: list[list[dict]]
+) -> dict[tuple[int, int], tuple]:
+    """(environment pk, deployment number) -> (summary fingerprint, state) for the numbers on these pages."""
+    numbers = {item["DeploymentNumber"] for items in pages for item in items}
+    if not numbers or not environments:
+        return {}
+    rows = Deployment.objects.filter(
+        environment__in=[e.pk for e in environments], deployment_number__in=sorted(numbers)
+    ).values_list("environment_id", "deployment_number", "summary_fingerprint", "state")
+    return {(env, number): (fingerprint, state) for env, number, fingerprint, state in rows}
 
 
 def sync_environment(*, environment: Environment, client: AppConfigClient) -> SyncCounts:
-    """Bring one environment's deployments up to date.
+    return sync_environments(environments=[environment], client=client)
 
-    1. Claim the environment (skip if another run holds it).
-    2. Walk ListDeployments newest first; per page, compare the summaries with the cached rows.
-    3. GetDeployment for every deployment that is (or was, when last seen) in progress.
-    4. Write the page: new rows, changed rows, new events.
-    5. Stop after a page of nothing but cached terminal deployments, once the history has been walked to
-       its end at least once; release the claim.
+
+def _sync_claimed_environment(
+    environment: Environment, client: AppConfigClient, now, *, first_page: dict, first_cached: dict
+) -> SyncCounts:
+    """Bring one (claimed) environment's deployments up to date.
+
+    1. Walk ListDeployments newest first; per page, compare each summary's fingerprint with the cached one
+       (a narrow query: no row is loaded as a model unless it changed).
+    2. GetDeployment for every deployment that is (or was, when last seen) in progress.
+    3. Write the page: new rows, changed rows, new events.
+    4. Stop after a page of nothing but unchanged, terminal, cached deployments, once the history has been
+       walked to its end at least once.
     """
-    now = timezone.now()
     counts = SyncCounts()
-    if not _claim_environment(environment, now):
-        counts.skipped_environments.append(environment.environment_id)
-        return counts
     application_id = environment.application.application_id
-    try:
-        token = None
-        while True:
-            page = client.list_deployments(application_id, environment.environment_id, token)
-            items = page.get("Items", [])
-            token = page.get("NextToken")
-            numbers = [item["DeploymentNumber"] for item in items]
-            cached = {
-                d.deployment_number: d for d in environment.deployments.filter(deployment_number__in=numbers)
-            }
+    page, cached_by_key = first_page, first_cached
+    while True:
+        items = page.get("Items", [])
+        token = page.get("NextToken")
+        cached = {
+            number: cached_by_key[(environment.pk, number)]
+            for number in (item["DeploymentNumber"] for item in items)
+            if (environment.pk, number) in cached_by_key
+        }
+        new: list[Deployment] = []
+        stale: dict[int, dict] = {}  # cached rows whose summary changed, or that are (or were) in progress
+        for item in items:
+            number = item["DeploymentNumber"]
+            if number not in cached:
+                deployment = Deployment(environment=environment, deployment_number=number)
+                _apply_deployment(deployment, item)
+                new.append(deployment)
+                continue
+            fingerprint, state = cached[number]
+            if (
+                state in ACTIVE_STATES
+                or item.get("State") in ACTIVE_STATES
+                or fingerprint != _fingerprint_item(item)
+            ):
+                stale[number] = item
 
-            new: list[Deployment] = []
-            changed: list[Deployment] = []
-            fetch: list[Deployment] = []
-            for item in items:
-                deployment = cached.get(item["DeploymentNumber"])
-                if deployment is None:
-                    deployment = Deployment(
-                        environment=environment, deployment_number=item["DeploymentNumber"]
-                    )
-                    _apply_deployment(deployment, item)
-                    new.append(deployment)
-                    if deployment.state in ACTIVE_STATES:
-                        fetch.append(deployment)
-                    continue
+        changed: list[Deployment] = []
+        fetch: list[Deployment] = [d for d in new if d.state in ACTIVE_STATES]
+        if stale:
+            for deployment in environment.deployments.filter(deployment_number__in=list(stale)):
                 # In progress now, or when last seen: its final fields and events are still to be read.
                 was_active = deployment.state in ACTIVE_STATES
-                summary_changed = _apply_deployment(deployment, item)
+                summary_changed = _apply_deployment(deployment, stale[deployment.deployment_number])
                 if was_active or deployment.state in ACTIVE_STATES:
                     fetch.append(deployment)
                 elif summary_changed:
                     changed.append(deployment)
 
-            fetched_changed, details = _read_details(fetch, client, now)
-            changed += fetched_changed
-            counts.add(_store_deployments(new=new, changed=changed, details=details, now=now))
+        fetched_changed, details = _read_details(fetch, client, now)
+        changed += fetched_changed
+        counts.add(_store_deployments(new=new, changed=changed, details=details, now=now))
 
-            only_known_terminal = bool(items) and not new and not fetch
-            if not token:
-                if not environment.history_complete:
-                    environment.history_complete = True
-                    Environment.objects.filter(pk=environment.pk).update(history_complete=True)
-                break
-            if only_known_terminal and environment.history_complete:
-                break
-    finally:
-        _release_environment(environment)
+        if not token:
+            if not environment.history_complete:
+                environment.history_complete = True
+                Environment.objects.filter(pk=environment.pk).update(history_complete=True)
+            break
+        if items and not new and not stale and environment.history_complete:
+            break
+        page = client.list_deployments(application_id, environment.environment_id, token)
+        cached_by_key = _cached_summaries([environment], [page.get("Items", [])])
     return counts
 
 
@@ -247,7 +349,10 @@ def sync_environment(*, environment: Environment, client: AppConfigClient) -> Sy
 # Application and account
 
 
-def _upsert_environments(application: Application, items: list[dict], now) -> SyncCounts:
+def _upsert_environments(
+    application: Application, items: list[dict], now
+) -> tuple[SyncCounts, list[Environment]]:
+    """Returns the counts and the live environments (as rows, ready to sync)."""
     counts = SyncCounts()
     cached = {e.environment_id: e for e in application.environments.all()}
     new, changed = [], []
@@ -274,14 +379,18 @@ def _upsert_environments(application: Application, items: list[dict], now) -> Sy
     gone = [e for e in cached.values() if e.environment_id not in seen and e.deleted_at is None]
     for environment in gone:
         environment.deleted_at = now
-    with transaction.atomic():
-        Environment.objects.bulk_create(new)
-        Environment.objects.bulk_update(
-            [*changed, *gone], ["name", "description", "state", "monitors", "deleted_at", "synced_at"]
-        )
+    if new or changed or gone:
+        with transaction.atomic():
+            Environment.objects.bulk_create(new)
+            Environment.objects.bulk_update(
+                [*changed, *gone], ["name", "description", "state", "monitors", "deleted_at", "synced_at"]
+            )
     counts.created += len(new)
     counts.updated += len(changed) + len(gone)
-    return counts
+    live = [e for e in (*cached.values(), *new) if e.deleted_at is None]
+    for environment in live:
+        environment.application = application  # spare each environment a query for its application
+    return counts, sorted(live, key=lambda e: e.name)
 
 
 def _upsert_applications(account: Account, items: list[dict], now) -> SyncCounts:
@@ -307,9 +416,12 @@ def _upsert_applications(account: Account, items: list[dict], now) -> SyncCounts
     gone = [a for a in cached.values() if a.application_id not in seen and a.deleted_at is None]
     for application in gone:
         application.deleted_at = now
-    with transaction.atomic():
-        Application.objects.bulk_create(new)
-        Application.objects.bulk_update([*changed, *gone], ["name", "description", "deleted_at", "synced_at"])
+    if new or changed or gone:
+        with transaction.atomic():
+            Application.objects.bulk_create(new)
+            Application.objects.bulk_update(
+                [*changed, *gone], ["name", "description", "deleted_at", "synced_at"]
+            )
     counts.created += len(new)
     counts.updated += len(changed) + len(gone)
     return counts
@@ -358,11 +470,9 @@ def sync_application(*, application: Application, client: AppConfigClient | None
     ) as run:
         now = timezone.now()
         items = list(client.iter_environments(application.application_id))
-        run.counts.add(_upsert_environments(application, items, now))
-        for environment in application.environments.filter(deleted_at__isnull=True).select_related(
-            "application"
-        ):
-            run.counts.add(sync_environment(environment=environment, client=client))
+        counts, live = _upsert_environments(application, items, now)
+        run.counts.add(counts)
+        run.counts.add(sync_environments(environments=live, client=client))
     return run.record
 
 
