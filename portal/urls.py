@@ -14,5 +14,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("audit/", include("audit.urls")),
+    path("", include("deployments.stop_urls")),
     path("", include("deployments.urls")),
 ]

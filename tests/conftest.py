@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,9 @@ from deployments.roles import role_grant
 from portal.embedded import free_port, start_redis
 from tests.factories import ApplicationFactory, UserFactory
 
-EMULATOR_START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+# Close to the real time: the portal judges windows (72 h revert, bake left) by its own clock, as it does
+# against AWS, so AppConfig's clock must not be weeks away from it.
+EMULATOR_START = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
 
 
 @pytest.fixture(autouse=True)

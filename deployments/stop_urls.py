@@ -1,0 +1,28 @@
+from django.urls import path
+
+from deployments import stop_views
+
+DEPLOYMENT = (
+    "applications/<str:application_id>/environments/<str:environment_id>/deployments/<int:deployment_number>/"
+)
+
+urlpatterns = [
+    path(f"{DEPLOYMENT}stop/", stop_views.stop_dialog, name="stop_dialog"),
+    path(f"{DEPLOYMENT}stop/panel/", stop_views.stop_panel, name="stop_panel"),
+    path("stop-requests/", stop_views.stop_request_queue, name="stop_request_queue"),
+    path(
+        "stop-requests/<int:stop_request_id>/approve/",
+        stop_views.stop_request_approve,
+        name="stop_request_approve",
+    ),
+    path(
+        "stop-requests/<int:stop_request_id>/reject/",
+        stop_views.stop_request_reject,
+        name="stop_request_reject",
+    ),
+    path(
+        "stop-requests/<int:stop_request_id>/cancel/",
+        stop_views.stop_request_cancel,
+        name="stop_request_cancel",
+    ),
+]

@@ -1,0 +1,393 @@
+"""The stop state machine against the real emulator: request, approvals, refusals, expiry, execution,
+reconciliation. API calls are counted with the emulator's counters."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from deployments import stopping, sync
+from deployments.appconfig import AppConfigClient, TransientAppConfigError
+from deployments.models import Deployment, Role, StopRequest, StopStatus
+from deployments.roles import role_grant, role_revoke
+from tests.deployments.seeding import make_target, start
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def live(account, emulator, boto_client):
+    """A deployment DEPLOYING in the emulator and in the cache (10 min, 20 % steps, 5 min bake)."""
+    target = make_target(boto_client, duration=10, growth=20.0, bake=5)
+    number = start(boto_client, target)
+    emulator.advance(150)
+    sync.sync_account(account=account)
+    deployment = Deployment.objects.select_related("environment__application__account").get(
+        deployment_number=number
+    )
+    assert deployment.state == "DEPLOYING"
+    emulator.reset_counters()
+    return deployment
+
+
+def _policy(deployment: Deployment, approvals: int, critical: bool = False) -> Deployment:
+    environment = deployment.environment
+    environment.approvals_required = approvals
+    environment.is_critical = critical
+    environment.save()
+    return deployment
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Record what would be published to the broker instead of publishing it."""
+    calls = {"execute": [], "notify": []}
+    monkeypatch.setattr(stopping, "_enqueue_execution", lambda pk: calls["execute"].append(pk))
+    monkeypatch.setattr(
+        stopping, "_enqueue_notification", lambda pk, event: calls["notify"].append((pk, event))
+    )
+    return calls
+
+
+def _actions(**filters) -> list[str]:
+    return list(AuditEvent.objects.filter(**filters).order_by("id").values_list("action", flat=True))
+
+
+def test_it_runs_a_stop_that_needs_no_approval_at_once(
+    live, operator, emulator, enqueued, django_capture_on_commit_callbacks
+):
+    _policy(live, 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        request = stopping.stop_request_create(deployment=live, user=operator, reason="error rate up")
+    assert request.status == StopStatus.APPROVED
+    assert enqueued["execute"] == [request.pk]
+
+    stopping.stop_request_execute(stop_request_id=request.pk)
+
+    request.refresh_from_db()
+    assert request.status == StopStatus.SUCCEEDED
+    assert emulator.counters()["StopDeployment"] == 1
+    live.refresh_from_db()
+    assert live.state == "ROLLED_BACK"
+    types = list(live.events.values_list("event_type", flat=True))
+    assert types[:2] == ["ROLLBACK_COMPLETED", "ROLLBACK_STARTED"]
+    assert _actions(stop_request_id=request.pk) == ["stop.requested", "stop.approved", "stop.succeeded"]
+
+
+def test_it_waits_for_two_distinct_approvals(
+    live, operator, approver, make_user, enqueued, django_capture_on_commit_callbacks
+):
+    _policy(live, 2)
+    second = make_user(Role.APPROVER, username="approver2")
+    with django_capture_on_commit_callbacks(execute=True):
+        request = stopping.stop_request_create(deployment=live, user=operator, reason="bad config")
+    assert request.status == StopStatus.PENDING
+    assert enqueued["notify"] == [(request.pk, "pending")]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        stopping.stop_request_approve(stop_request=request, user=approver, comment="agreed")
+    request.refresh_from_db()
+    assert request.status == StopStatus.PENDING
+    assert enqueued["execute"] == []
+
+    with pytest.raises(stopping.StopConflict, match="already decided"):
+        stopping.stop_request_approve(stop_request=request, user=approver)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        stopping.stop_request_approve(stop_request=request, user=second)
+    request.refresh_from_db()
+    assert request.status == StopStatus.APPROVED
+    assert enqueued["execute"] == [request.pk]
+    assert _actions(stop_request_id=request.pk) == ["stop.requested", "stop.approved", "stop.approved"]
+
+
+def test_it_refuses_self_approval_and_audits_it(live, make_user, enqueued):
+    _policy(live, 1)
+    both = make_user(Role.OPERATOR, username="both")
+    role_grant(user=both, role=Role.APPROVER)
+    request = stopping.stop_request_create(deployment=live, user=both, reason="bad config")
+
+    with pytest.raises(stopping.StopForbidden, match="two-person rule"):
+        stopping.stop_request_approve(stop_request=request, user=both)
+
+    request.refresh_from_db()
+    assert request.status == StopStatus.PENDING
+    denied = AuditEvent.objects.get(action="access.denied")
+    assert denied.outcome == "denied"
+    assert denied.actor_username == "both"
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.APPROVER, Role.AUDITOR])
+def test_it_refuses_a_request_from_a_role_without_request_stop(live, make_user, role, enqueued):
+    user = make_user(role, username=f"just-{role}")
+    with pytest.raises(stopping.StopForbidden):
+        stopping.stop_request_create(deployment=live, user=user, reason="x")
+    assert not StopRequest.objects.exists()
+    assert _actions().count("access.denied") == 1
+
+
+def test_it_refuses_an_operator_scoped_to_another_application(live, outsider, enqueued):
+    with pytest.raises(stopping.StopForbidden):
+        stopping.stop_request_create(deployment=live, user=outsider, reason="x")
+    assert not StopRequest.objects.exists()
+
+
+def test_it_lets_break_glass_stop_without_approval_and_flags_it(live, make_user, enqueued):
+    _policy(live, 3)
+    user = make_user(Role.BREAK_GLASS, username="firefighter")
+    request = stopping.stop_request_create(deployment=live, user=user, reason="outage", break_glass=True)
+    assert request.status == StopStatus.APPROVED
+    assert request.break_glass
+    assert _actions(stop_request_id=request.pk) == ["stop.break_glass", "stop.approved"]
+
+    operator = make_user(Role.OPERATOR, username="plain")
+    StopRequest.objects.all().delete()
+    with pytest.raises(stopping.StopForbidden, match="break-glass"):
+        stopping.stop_request_create(deployment=live, user=operator, reason="x", break_glass=True)
+
+
+@pytest.mark.parametrize(
+    ("reason", "confirmation", "message"),
+    [
+        ("   ", "", "A reason is required"),
+        ("bad", "", "type its name to confirm"),
+        ("bad", "wrong-name", "type its name to confirm"),
+    ],
+)
+def test_it_validates_reason_and_critical_confirmation(
+    live, operator, enqueued, reason, confirmation, message
+):
+    _policy(live, 1, critical=True)
+    with pytest.raises(stopping.StopError, match=message):
+        stopping.stop_request_create(deployment=live, user=operator, reason=reason, confirmation=confirmation)
+    assert not StopRequest.objects.exists()
+
+
+def test_it_accepts_the_critical_environment_name(live, operator, enqueued):
+    _policy(live, 1, critical=True)
+    request = stopping.stop_request_create(
+        deployment=live, user=operator, reason="bad", confirmation=live.environment.name
+    )
+    assert request.status == StopStatus.PENDING
+
+
+def test_it_allows_one_open_request_per_deployment(live, operator, make_user, enqueued):
+    _policy(live, 1)
+    first = stopping.stop_request_create(deployment=live, user=operator, reason="one")
+    other = make_user(Role.OPERATOR, username="other-operator")
+    with pytest.raises(stopping.StopConflict, match=f"already open \\(#{first.pk}\\)"):
+        stopping.stop_request_create(deployment=live, user=other, reason="two")
+    stopping.stop_request_cancel(stop_request=first, user=operator)
+    assert (
+        stopping.stop_request_create(deployment=live, user=other, reason="two").status == StopStatus.PENDING
+    )
+
+
+def test_it_refuses_to_stop_a_finished_deployment(live, operator, enqueued):
+    Deployment.objects.filter(pk=live.pk).update(state="ROLLED_BACK")
+    live.refresh_from_db()
+    with pytest.raises(stopping.StopConflict, match="only a deploying or baking deployment"):
+        stopping.stop_request_create(deployment=live, user=operator, reason="x")
+
+
+def test_it_rejects_with_a_comment_and_lets_only_the_requester_cancel(
+    live, operator, approver, make_user, enqueued
+):
+    _policy(live, 1)
+    request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
+    with pytest.raises(stopping.StopError, match="Say why"):
+        stopping.stop_request_reject(stop_request=request, user=approver, comment=" ")
+    stopping.stop_request_reject(stop_request=request, user=approver, comment="not needed, metrics fine")
+    request.refresh_from_db()
+    assert request.status == StopStatus.REJECTED
+    assert "not needed" in request.outcome
+
+    second = stopping.stop_request_create(deployment=live, user=operator, reason="again")
+    stranger = make_user(Role.OPERATOR, username="stranger")
+    with pytest.raises(stopping.StopForbidden):
+        stopping.stop_request_cancel(stop_request=second, user=stranger)
+    stopping.stop_request_cancel(stop_request=second, user=operator)
+    with pytest.raises(stopping.StopConflict):
+        stopping.stop_request_cancel(stop_request=second, user=operator)
+    assert _actions(stop_request_id=second.pk) == ["stop.requested", "access.denied", "stop.cancelled"]
+
+
+def test_it_expires_pending_requests_after_the_ttl_or_when_the_state_moves_on(
+    live, operator, enqueued, make_user
+):
+    _policy(live, 1)
+    old = stopping.stop_request_create(deployment=live, user=operator, reason="slow approvers")
+    StopRequest.objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert stopping.stop_requests_expire() == 1
+    old.refresh_from_db()
+    assert old.status == StopStatus.EXPIRED
+    assert "No quorum" in old.outcome
+
+    moved = stopping.stop_request_create(deployment=live, user=operator, reason="again")
+    Deployment.objects.filter(pk=live.pk).update(state="COMPLETE")
+    assert stopping.stop_requests_expire() == 1
+    moved.refresh_from_db()
+    assert "now COMPLETE" in moved.outcome
+    assert AuditEvent.objects.filter(action="stop.expired").count() == 2
+
+
+def _approved(live, user) -> StopRequest:
+    _policy(live, 0)
+    return stopping.stop_request_create(deployment=live, user=user, reason="bad config")
+
+
+def test_it_calls_stop_deployment_once_when_the_task_is_delivered_twice(live, operator, emulator, enqueued):
+    request = _approved(live, operator)
+    stopping.stop_request_execute(stop_request_id=request.pk)
+    assert stopping.stop_request_execute(stop_request_id=request.pk) is None
+    assert emulator.counters()["StopDeployment"] == 1
+
+
+def test_it_voids_a_request_whose_approver_lost_the_role(live, operator, approver, enqueued):
+    _policy(live, 1)
+    request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
+    stopping.stop_request_approve(stop_request=request, user=approver)
+    role_revoke(user=approver, role=Role.APPROVER)
+
+    stopping.stop_request_execute(stop_request_id=request.pk)
+
+    request.refresh_from_db()
+    assert request.status == StopStatus.FAILED
+    assert "Approval by approver is void" in request.outcome
+
+
+def test_it_says_a_deployment_completed_before_the_stop_ran(live, operator, emulator, enqueued):
+    request = _approved(live, operator)
+    emulator.advance(60 * 60)
+
+    stopping.stop_request_execute(stop_request_id=request.pk)
+
+    request.refresh_from_db()
+    assert request.status == StopStatus.FAILED
+    assert request.outcome == "Completed before the stop ran: request a revert instead."
+    assert emulator.counters().get("StopDeployment", 0) == 0
+
+
+def test_it_says_an_alarm_rolled_it_back_first(live, operator, emulator, enqueued):
+    request = _approved(live, operator)
+    environment = live.environment
+    emulator.fire_alarm(environment.application.application_id, environment.environment_id)
+
+    stopping.stop_request_execute(stop_request_id=request.pk)
+
+    request.refresh_from_db()
+    assert request.status == StopStatus.SUPERSEDED
+    assert request.outcome.startswith("Rolled back by alarm before the stop ran")
+    assert emulator.counters().get("StopDeployment", 0) == 0
+    live.refresh_from_db()
+    assert live.state == "ROLLED_BACK"
+
+
+def test_it_reconciles_a_stop_applied_then_timed_out_as_success(live, operator, emulator, enqueued, settings):
+    request = _approved(live, operator)
+    emulator.add_fault(operation="StopDeployment", kind="apply_then_timeout", count=1, seconds=4)
+
+    stopping.stop_request_execute(stop_request_id=request.pk)
+
+    request.refresh_from_db()
+    assert request.status == StopStatus.SUCCEEDED, request.outcome
+    assert request.stop_calls == 1
+    # botocore may retry the timed-out call (standard mode); the retry meets a rolled-back deployment and
+    # answers 400, which is reconciled like the timeout itself.
+    assert emulator.counters()["StopDeployment"] >= 1
+
+
+def test_it_retries_after_throttling_and_stops_once(live, operator, emulator, enqueued, settings):
+    settings.APPCONFIG_MAX_ATTEMPTS = 1
+    from deployments.appconfig import forget_clients
+
+    forget_clients()
+    request = _approved(live, operator)
+    emulator.add_fault(operation="StopDeployment", kind="throttle", count=1)
+
+    with pytest.raises(TransientAppConfigError):
+        stopping.stop_request_execute(stop_request_id=request.pk)
+    request.refresh_from_db()
+    assert request.status == StopStatus.APPROVED
+    assert request.stop_called_at is not None
+
+    stopping.stop_request_execute(stop_request_id=request.pk)
+    request.refresh_from_db()
+    assert request.status == StopStatus.SUCCEEDED
+    assert emulator.counters()["StopDeployment"] == 2  # one throttled, one effective
+    assert request.attempts == 2
+
+
+def _spy_allow_revert(monkeypatch) -> list[bool]:
+    seen: list[bool] = []
+    real = AppConfigClient.stop_deployment
+
+    def spy(self, *args, allow_revert=False):
+        seen.append(allow_revert)
+        return real(self, *args, allow_revert=allow_revert)
+
+    monkeypatch.setattr(AppConfigClient, "stop_deployment", spy)
+    return seen
+
+
+def test_it_sends_no_allow_revert_for_a_stop(live, operator, enqueued, monkeypatch):
+    seen = _spy_allow_revert(monkeypatch)
+    stop = _approved(live, operator)
+    stopping.stop_request_execute(stop_request_id=stop.pk)
+    assert seen == [False]
+
+
+def test_it_reverts_a_completed_deployment_inside_the_window(
+    account, emulator, boto_client, operator, enqueued, monkeypatch
+):
+    seen = _spy_allow_revert(monkeypatch)
+    target = make_target(boto_client, duration=0, growth=100.0, bake=0)
+    number = start(boto_client, target)
+    emulator.advance(60)
+    sync.sync_account(account=account)
+    deployment = Deployment.objects.get(deployment_number=number)
+    assert deployment.state == "COMPLETE"
+    _policy(deployment, 0)
+
+    assert stopping.available_kind(deployment) == "revert"
+    request = stopping.stop_request_create(
+        deployment=deployment, user=operator, reason="bad values", kind="revert"
+    )
+    stopping.stop_request_execute(stop_request_id=request.pk)
+
+    request.refresh_from_db()
+    assert request.status == StopStatus.SUCCEEDED, request.outcome
+    assert seen == [True]
+    deployment.refresh_from_db()
+    assert deployment.state == "REVERTED"
+
+
+def test_it_refuses_a_revert_after_72_hours(account, emulator, boto_client, operator, enqueued):
+    target = make_target(boto_client, duration=0, growth=100.0, bake=0)
+    start(boto_client, target)
+    emulator.advance(60)
+    sync.sync_account(account=account)
+    deployment = Deployment.objects.get()
+    Deployment.objects.filter(pk=deployment.pk).update(completed_at=timezone.now() - timedelta(hours=73))
+    deployment.refresh_from_db()
+    assert stopping.available_kind(deployment) is None
+    with pytest.raises(stopping.StopConflict, match="72 hours"):
+        stopping.stop_request_create(deployment=deployment, user=operator, reason="x", kind="revert")
+
+
+def test_it_relays_approved_requests_nobody_claimed(live, operator, enqueued, settings):
+    request = _approved(live, operator)
+    assert stopping.stop_requests_relay() == []
+    StopRequest.objects.filter(pk=request.pk).update(approved_at=timezone.now() - timedelta(minutes=5))
+    assert stopping.stop_requests_relay() == [request.pk]
+
+    StopRequest.objects.filter(pk=request.pk).update(
+        status=StopStatus.EXECUTING, claimed_at=timezone.now() - timedelta(hours=1)
+    )
+    assert stopping.stop_requests_relay() == [request.pk]
+    stopping.stop_request_execute(stop_request_id=request.pk)  # the takeover
+    request.refresh_from_db()
+    assert request.status == StopStatus.SUCCEEDED

@@ -1,0 +1,254 @@
+"""The stop views: dialog, live panel, approval queue and the approve / reject / cancel actions. A
+permission matrix over every role (scoped and unscoped) and anonymous, per the action-view checklist."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from deployments import stopping
+from deployments.models import Role, StopRequest, StopStatus
+from tests.factories import ApplicationFactory, DeploymentFactory, EnvironmentFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_broker(monkeypatch):
+    monkeypatch.setattr(stopping, "_enqueue_execution", lambda pk: None)
+    monkeypatch.setattr(stopping, "_enqueue_notification", lambda pk, event: None)
+
+
+@pytest.fixture
+def deployment():
+    environment = EnvironmentFactory(name="prod", approvals_required=1)
+    return DeploymentFactory(environment=environment, state="DEPLOYING", percentage_complete=40.0)
+
+
+def _ids(deployment) -> list:
+    environment = deployment.environment
+    return [environment.application.application_id, environment.environment_id, deployment.deployment_number]
+
+
+def _stop_url(deployment) -> str:
+    return reverse("stop_dialog", args=_ids(deployment))
+
+
+def _request(deployment, user, **fields) -> StopRequest:
+    return stopping.stop_request_create(deployment=deployment, user=user, reason="error rate", **fields)
+
+
+# Who may do what: role -> (may request, may approve)
+MATRIX = {
+    Role.VIEWER: (False, False),
+    Role.OPERATOR: (True, False),
+    Role.APPROVER: (False, True),
+    Role.AUDITOR: (False, False),
+    Role.BREAK_GLASS: (True, False),
+}
+
+
+@pytest.mark.parametrize("role", list(MATRIX))
+@pytest.mark.parametrize("scoped", [False, True], ids=["all-applications", "this-application"])
+def test_it_lets_only_requesters_post_a_stop(client, make_user, deployment, role, scoped):
+    application = deployment.environment.application if scoped else None
+    user = make_user(role, username=f"{role}-{scoped}", application=application)
+    client.force_login(user)
+
+    response = client.post(_stop_url(deployment), {"kind": "stop", "reason": "error rate up"})
+
+    may_request, _ = MATRIX[role]
+    if may_request:
+        assert response.status_code == 302
+        assert StopRequest.objects.filter(deployment=deployment, requested_by=user).exists()
+        assert AuditEvent.objects.filter(action="stop.requested", actor_username=user.username).count() == 1
+    else:
+        assert response.status_code == 403
+        assert not StopRequest.objects.exists()
+        denied = AuditEvent.objects.get(action="access.denied")
+        assert denied.actor_username == user.username
+        assert denied.outcome == "denied"
+
+
+@pytest.mark.parametrize("role", list(MATRIX))
+def test_it_lets_only_approvers_approve(client, make_user, operator, deployment, role):
+    stop_request = _request(deployment, operator)
+    user = make_user(role, username=f"decider-{role}")
+    client.force_login(user)
+
+    response = client.post(reverse("stop_request_approve", args=[stop_request.pk]), {"comment": "ok"})
+
+    stop_request.refresh_from_db()
+    _, may_approve = MATRIX[role]
+    if may_approve:
+        assert response.status_code == 302
+        assert stop_request.status == StopStatus.APPROVED
+    else:
+        assert response.status_code == 403
+        assert stop_request.status == StopStatus.PENDING
+        assert AuditEvent.objects.filter(action="access.denied", actor_username=user.username).count() == 1
+
+
+def test_it_hides_deployments_and_requests_of_other_applications(client, make_user, operator, deployment):
+    stop_request = _request(deployment, operator)
+    other = ApplicationFactory()
+    scoped_elsewhere = make_user(Role.APPROVER, username="elsewhere", application=other)
+    client.force_login(scoped_elsewhere)
+
+    assert client.get(_stop_url(deployment)).status_code == 404
+    assert client.post(reverse("stop_request_approve", args=[stop_request.pk]), {}).status_code == 404
+    stop_request.refresh_from_db()
+    assert stop_request.status == StopStatus.PENDING
+
+
+def test_it_sends_anonymous_users_to_login(client, operator, deployment):
+    stop_request = _request(deployment, operator)
+    for url in (
+        _stop_url(deployment),
+        reverse("stop_request_approve", args=[stop_request.pk]),
+        "/stop-requests/",
+    ):
+        response = client.post(url, {"reason": "x", "kind": "stop"})
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+    assert StopRequest.objects.count() == 1
+
+
+@pytest.mark.parametrize("name", ["stop_request_approve", "stop_request_reject", "stop_request_cancel"])
+def test_it_refuses_get_on_actions(client, approver, operator, deployment, name):
+    stop_request = _request(deployment, operator)
+    client.force_login(approver)
+    assert client.get(reverse(name, args=[stop_request.pk])).status_code == 405
+
+
+def test_it_refuses_posts_without_a_csrf_token(operator, approver, deployment):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(operator)
+    assert strict.post(_stop_url(deployment), {"kind": "stop", "reason": "x"}).status_code == 403
+    assert not StopRequest.objects.exists()
+
+
+def test_it_shows_the_dialog_with_a_preview(client, operator, deployment):
+    client.force_login(operator)
+
+    page = client.get(_stop_url(deployment))
+    partial = client.get(_stop_url(deployment), HTTP_HX_REQUEST="true")
+
+    assert page.status_code == 200
+    assert b"<html" in page.content
+    assert b"ROLLED_BACK" in page.content
+    assert b"1 approver" in page.content
+    assert partial.status_code == 200
+    assert b"<html" not in partial.content
+    assert b'role="dialog"' in partial.content
+
+
+def test_it_requires_a_reason_and_the_critical_confirmation(client, operator, deployment):
+    environment = deployment.environment
+    environment.is_critical = True
+    environment.save()
+    client.force_login(operator)
+
+    missing = client.post(_stop_url(deployment), {"kind": "stop", "reason": ""})
+    unconfirmed = client.post(_stop_url(deployment), {"kind": "stop", "reason": "bad"})
+    confirmed = client.post(_stop_url(deployment), {"kind": "stop", "reason": "bad", "confirmation": "prod"})
+
+    assert missing.status_code == 400
+    assert unconfirmed.status_code == 400
+    assert b"type its name to confirm" in unconfirmed.content
+    assert confirmed.status_code == 302
+    assert StopRequest.objects.count() == 1
+
+
+def test_it_answers_an_htmx_post_with_a_client_redirect(client, operator, deployment):
+    client.force_login(operator)
+    response = client.post(_stop_url(deployment), {"kind": "stop", "reason": "bad"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert response["HX-Redirect"].endswith(f"/deployments/{deployment.deployment_number}/")
+
+
+def test_it_changes_nothing_on_a_repeated_post(client, operator, approver, deployment):
+    client.force_login(operator)
+    client.post(_stop_url(deployment), {"kind": "stop", "reason": "bad"})
+    again = client.post(_stop_url(deployment), {"kind": "stop", "reason": "bad"})
+    assert again.status_code == 409
+    assert StopRequest.objects.count() == 1
+
+    stop_request = StopRequest.objects.get()
+    client.force_login(approver)
+    url = reverse("stop_request_approve", args=[stop_request.pk])
+    assert client.post(url, {}).status_code == 302
+    assert client.post(url, {}).status_code == 409
+    assert AuditEvent.objects.filter(action="stop.approved").count() == 1
+
+
+def test_it_refuses_self_approval_in_the_browser(client, make_user, deployment):
+    both = make_user(Role.OPERATOR, username="both")
+    from deployments.roles import role_grant
+
+    role_grant(user=both, role=Role.APPROVER)
+    stop_request = _request(deployment, both)
+    client.force_login(both)
+    response = client.post(reverse("stop_request_approve", args=[stop_request.pk]), {})
+    assert response.status_code == 403
+    assert b"two-person rule" in response.content
+
+
+def test_it_lets_the_requester_cancel_and_no_one_else(client, operator, make_user, deployment):
+    stop_request = _request(deployment, operator)
+    other = make_user(Role.OPERATOR, username="other")
+    client.force_login(other)
+    assert client.post(reverse("stop_request_cancel", args=[stop_request.pk])).status_code == 403
+    client.force_login(operator)
+    assert client.post(reverse("stop_request_cancel", args=[stop_request.pk])).status_code == 302
+    stop_request.refresh_from_db()
+    assert stop_request.status == StopStatus.CANCELLED
+
+
+def test_it_lists_what_waits_for_an_approver(client, operator, approver, deployment):
+    stop_request = _request(deployment, operator)
+    client.force_login(approver)
+    page = client.get("/stop-requests/")
+    assert page.status_code == 200
+    assert f"#{stop_request.pk}".encode() in page.content
+    assert b"Waiting for your approval (1)" in page.content
+    partial = client.get("/stop-requests/", HTTP_HX_REQUEST="true")
+    assert b"<html" not in partial.content
+
+    client.force_login(operator)
+    assert b"Waiting for your approval (0)" in client.get("/stop-requests/").content
+
+
+def test_it_polls_the_panel_with_204_when_unchanged(client, operator, approver, deployment):
+    stop_request = _request(deployment, operator)
+    client.force_login(operator)
+    url = reverse("stop_panel", args=_ids(deployment))
+
+    first = client.get(url)
+    assert first.status_code == 200
+    version = f"{stop_request.pk}.{stop_request.version}.{deployment.version}"
+    assert f"?v={version}".encode() in first.content
+    assert client.get(url, {"v": version}).status_code == 204
+
+    stopping.stop_request_approve(stop_request=stop_request, user=approver)
+    changed = client.get(url, {"v": version})
+    assert changed.status_code == 200
+    assert b"Approved" in changed.content
+
+
+def test_it_stops_polling_the_panel_once_all_is_over(client, operator, deployment):
+    stop_request = _request(deployment, operator)
+    stopping.stop_request_cancel(stop_request=stop_request, user=operator)
+    deployment.state = "ROLLED_BACK"
+    deployment.save()
+    client.force_login(operator)
+    response = client.get(reverse("stop_panel", args=_ids(deployment)))
+    assert response.status_code == 286
+    assert b"hx-trigger" not in response.content
+
+
+def test_it_rejects_a_malformed_panel_version(client, operator, deployment):
+    client.force_login(operator)
+    assert client.get(reverse("stop_panel", args=_ids(deployment)), {"v": "<script>"}).status_code == 400
