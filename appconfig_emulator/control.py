@@ -106,13 +106,6 @@ def _text(document: dict[str, Any], key: str) -> str:
     return value
 
 
-def _count(document: dict[str, Any], key: str, default: int) -> int:
-    value = document.get(key, default)
-    if type(value) is not int or value < 0:
-        raise ValueError(f"{key} must be a non-negative integer")
-    return value
-
-
 def _add_fault(emulator: Emulator, document: dict[str, Any]) -> dict[str, Any]:
     emulator.add_fault(
         operation=document.get("operation", "*"),
@@ -145,11 +138,12 @@ def _advance(emulator: Emulator, document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _seed_estate(emulator: Emulator, document: dict[str, Any]) -> dict[str, Any]:
+    # seed_estate checks the numbers itself.
     return emulator.seed_estate(
-        applications=_count(document, "applications", 1),
-        environments=_count(document, "environments", 1),
-        deployments=_count(document, "deployments", 0),
-        active=_count(document, "active", 0),
+        applications=document.get("applications", 1),
+        environments=document.get("environments", 1),
+        deployments=document.get("deployments", 0),
+        active=document.get("active", 0),
     )
 
 
@@ -187,7 +181,9 @@ def handle(emulator: Emulator, method: str, path: str, body: bytes) -> WireRespo
     action = actions.get(method)
     if action is None:
         raise ApiError(
-            "MethodNotAllowedException", f"{method} is not allowed on {path}; allowed: {', '.join(actions)}", status=405
+            "MethodNotAllowedException",
+            f"{method} is not allowed on {path}; allowed: {', '.join(actions)}",
+            status=405,
         )
     try:
         document = json.loads(body) if body.strip() else {}

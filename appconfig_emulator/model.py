@@ -8,8 +8,6 @@ see exactly what they expect and the emulator cannot drift from the SDK it is in
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -157,7 +155,9 @@ def _from_json(shape: Shape, value: Any, path: str) -> Any:
     if kind == "structure":
         if not isinstance(value, dict):
             raise _invalid(path, "be an object")
-        return _structure_from_json(shape, value, path + ".")
+        params = _body_members(shape, value, path + ".")
+        _require(shape, params, path + ".")
+        return params
     if kind == "list":
         if not isinstance(value, list):
             raise _invalid(path, "be a list")
@@ -171,37 +171,26 @@ def _from_json(shape: Shape, value: Any, path: str) -> Any:
             _from_json(shape.key, key, f"{path}.key"): _from_json(shape.value, item, f"{path}[{key}]")
             for key, item in value.items()
         }
-    if kind == "blob":
-        if not isinstance(value, str):
-            raise _invalid(path, "be base64 text")
-        try:
-            value = base64.b64decode(value, validate=True)
-        except binascii.Error:
-            raise _invalid(path, "be base64 text") from None
-    elif kind == "timestamp":
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise _invalid(path, "be epoch seconds")
+    # AppConfig's JSON inputs hold only these scalar kinds (no blobs, no timestamps).
+    expected: dict[str, type | tuple[type, ...]] = {
+        "string": str,
+        "boolean": bool,
+        "integer": int,
+        "long": int,
+        "float": (int, float),
+        "double": (int, float),
+    }
+    # bool is an int in Python but never a number on the wire.
+    if not isinstance(value, expected[kind]) or (kind != "boolean" and isinstance(value, bool)):
+        raise _invalid(path, f"be of type {kind}")
+    if kind in ("float", "double"):
         value = float(value)
-    else:
-        expected: dict[str, type | tuple[type, ...]] = {
-            "string": str,
-            "boolean": bool,
-            "integer": int,
-            "long": int,
-            "float": (int, float),
-            "double": (int, float),
-        }
-        wanted = expected.get(kind, object)
-        # bool is an int in Python but never a number on the wire.
-        if not isinstance(value, wanted) or (kind != "boolean" and isinstance(value, bool)):
-            raise _invalid(path, f"be of type {kind}")
-        if kind in ("float", "double"):
-            value = float(value)
     _check(shape, value, path)
     return value
 
 
-def _structure_from_json(shape: Shape, body: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+def _body_members(shape: Shape, body: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The members of a structure that travel in a JSON document (not in the URI or headers)."""
     params: dict[str, Any] = {}
     for name, member in shape.members.items():
         if member.serialization.get("location"):
@@ -209,7 +198,6 @@ def _structure_from_json(shape: Shape, body: Mapping[str, Any], prefix: str) -> 
         key = member.serialization.get("name", name)
         if body.get(key) is not None:
             params[name] = _from_json(member, body[key], prefix + name)
-    _require(shape, params, prefix)
     return params
 
 
@@ -260,7 +248,7 @@ def parse_request(
         if payload:
             params[payload] = _from_json(shape.members[payload], document, payload)
         else:
-            params.update(_structure_from_json(shape, document, ""))
+            params.update(_body_members(shape, document, ""))
     _require(shape, params, "")
     return params
 
@@ -268,66 +256,73 @@ def parse_request(
 # --- output -------------------------------------------------------------------------------------------------
 
 Encoder = Callable[[Any], Any]
-_encoders: dict[str, Encoder] = {}
+# None stands for "already in its JSON form": strings, integers and booleans, and lists or maps of them,
+# are written as they are, which spares a function call per value on the hottest path (GetDeployment).
+_encoders: dict[str, Encoder | None] = {}
 
 
-def _encoder(shape: Shape) -> Encoder:
+def _encoder(shape: Shape) -> Encoder | None:
     """A function turning an internal value into its JSON form; compiled once per shape for speed."""
     if shape.name in _encoders:
         return _encoders[shape.name]
     kind = shape.type_name
-    encode: Encoder
+    encode: Encoder | None = None
     if kind == "structure":
-        fields: list[tuple[str, str, Encoder]] = []
+        fields: list[tuple[str, str, Encoder | None]] = []
 
-        def encode(value: Mapping[str, Any]) -> dict[str, Any]:
+        def encode_structure(value: Mapping[str, Any]) -> dict[str, Any]:
             # Only modelled members are written, so a handler may hand over a richer dict than the shape
             # (a full Deployment where a DeploymentSummary is expected, for example).
-            return {key: field(value[name]) for name, key, field in fields if value.get(name) is not None}
+            document = {}
+            for name, key, field in fields:
+                member = value.get(name)
+                if member is not None:
+                    document[key] = member if field is None else field(member)
+            return document
 
-        _encoders[shape.name] = encode  # registered before the members, in case a shape refers to itself
+        _encoders[shape.name] = encode_structure  # registered before the members, should a shape nest itself
         fields.extend(
             (name, member.serialization.get("name", name), _encoder(member))
             for name, member in shape.members.items()
             if not member.serialization.get("location")
         )
-        return encode
-    if kind == "list":
-        item = _encoder(shape.member)
+        return encode_structure
+    if kind == "list" and (item := _encoder(shape.member)) is not None:
 
         def encode(value: list[Any]) -> list[Any]:
             return [item(element) for element in value]
 
-    elif kind == "map":
-        item = _encoder(shape.value)
+    elif kind == "map" and (item := _encoder(shape.value)) is not None:
 
         def encode(value: Mapping[str, Any]) -> dict[str, Any]:
             return {key: item(element) for key, element in value.items()}
 
     elif kind == "timestamp":
         encode = iso8601
-    elif kind == "blob":
-
-        def encode(value: bytes) -> str:
-            return base64.b64encode(value).decode("ascii")
-
     elif kind in ("float", "double"):
-        encode = float
-    elif kind in ("integer", "long"):
-        encode = int
-    elif kind == "boolean":
-        encode = bool
-    else:
-        encode = str
+        encode = float  # 25 -> 25.0, as AWS writes GrowthFactor and PercentageComplete
     _encoders[shape.name] = encode
     return encode
+
+
+def _encode(shape: Shape, value: Any) -> Any:
+    encode = _encoder(shape)
+    return value if encode is None else encode(value)
+
+
+@cache
+def _header_members(shape_name: str) -> tuple[tuple[str, str, Shape], ...]:
+    """(member name, header name, shape) of an output shape's members that travel as headers."""
+    return tuple(
+        (name, member.serialization.get("name", name), member)
+        for name, member in SERVICE.shape_for(shape_name).members.items()
+        if member.serialization.get("location") == "header"
+    )
 
 
 def _header_text(shape: Shape, value: Any) -> str:
     if shape.type_name == "boolean":
         return "true" if value else "false"
-    if shape.type_name == "timestamp":
-        return iso8601(value)
     return str(value)
 
 
@@ -347,14 +342,15 @@ def serialize_output(operation: OperationModel, output: Mapping[str, Any] | None
     shape = operation.output_shape
     if shape is None or output is None:
         return WireResponse(status, [], b"")
-    headers: list[tuple[str, str]] = []
-    for name, member in shape.members.items():
-        if member.serialization.get("location") == "header" and output.get(name) is not None:
-            headers.append((member.serialization.get("name", name), _header_text(member, output[name])))
+    headers = [
+        (wire_name, _header_text(member, output[name]))
+        for name, wire_name, member in _header_members(shape.name)
+        if output.get(name) is not None
+    ]
     payload = shape.serialization.get("payload")
     if payload is None:
         headers.append(("Content-Type", "application/json"))
-        return WireResponse(status, headers, _json_bytes(_encoder(shape)(output)))
+        return WireResponse(status, headers, _json_bytes(_encode(shape, output)))
     member = shape.members[payload]
     value = output.get(payload)
     if member.type_name in ("blob", "string"):
@@ -363,7 +359,7 @@ def serialize_output(operation: OperationModel, output: Mapping[str, Any] | None
         body = value.encode("utf-8") if isinstance(value, str) else (value or b"")
         return WireResponse(status, headers, body)
     headers.append(("Content-Type", "application/json"))
-    return WireResponse(status, headers, _json_bytes(_encoder(member)(value or {})))
+    return WireResponse(status, headers, _json_bytes(_encode(member, value or {})))
 
 
 def serialize_error(error: ApiError) -> WireResponse:
@@ -371,7 +367,7 @@ def serialize_error(error: ApiError) -> WireResponse:
     if error.code in _ERROR_CODES:
         shape = SERVICE.shape_for(error.code)
         status = error.status or shape.metadata["error"]["httpStatusCode"]
-        document = _encoder(shape)(document)
+        document = _encode(shape, document)
     else:
         status = error.status or 400
     headers = [("x-amzn-ErrorType", error.code), ("Content-Type", "application/json")]

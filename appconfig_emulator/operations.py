@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -69,19 +68,20 @@ def run(store: Store, name: str, params: Params, call: Call, *, writes: bool) ->
 # --- pagination ---------------------------------------------------------------------------------------------
 
 
+# Tokens are base64 of "v1:<key>", deliberately not of JSON: botocore's paginators take a base64 JSON
+# StartingToken for one of their own and would misread it.
 def _encode_token(key: tuple[int, ...]) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": list(key)}).encode()).decode("ascii")
+    return base64.urlsafe_b64encode(("v1:" + ",".join(map(str, key))).encode("ascii")).decode("ascii")
 
 
 def _decode_token(token: str) -> tuple[int, ...]:
     try:
-        document = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
-        key = document["after"]
-    except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error):
+        text = base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii")
+        if not text.startswith("v1:"):
+            raise ValueError(text)
+        return tuple(int(part) for part in text[3:].split(","))
+    except (ValueError, UnicodeError, binascii.Error):
         raise bad_request("The NextToken is invalid") from None
-    if not isinstance(key, list) or not all(type(part) is int for part in key):
-        raise bad_request("The NextToken is invalid")
-    return tuple(key)
 
 
 def _page(
