@@ -3,10 +3,49 @@ application (application None) or for one application."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.apps import apps
+from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
+import audit
 from deployments.models import Application, Role, RoleGrant
+
+# Each role's permissions: "app_label.model.codename". Migrations create the groups; `ensure_roles` keeps
+# them whole after a database flush too (it runs on post_migrate, which flush also sends).
+ROLE_PERMISSIONS = {
+    Role.VIEWER: ["deployments.application.view_console"],
+    Role.OPERATOR: [
+        "deployments.application.view_console",
+        "deployments.application.sync_now",
+        "deployments.application.request_stop",
+    ],
+    Role.APPROVER: ["deployments.application.view_console", "deployments.application.approve_stop"],
+    Role.AUDITOR: [
+        "deployments.application.view_console",
+        "audit.auditevent.review_audit",
+        "audit.auditevent.export_audit",
+    ],
+    Role.BREAK_GLASS: [
+        "deployments.application.view_console",
+        "deployments.application.request_stop",
+        "deployments.application.stop_without_approval",
+    ],
+}
+
+
+def ensure_roles(**kwargs) -> None:
+    """Create any missing role group or permission, idempotently (a post_migrate receiver)."""
+    for role, permissions in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        for dotted in permissions:
+            app_label, model, codename = dotted.split(".")
+            names = dict(apps.get_model(app_label, model)._meta.permissions)
+            content_type, _ = ContentType.objects.get_or_create(app_label=app_label, model=model)
+            permission, _ = Permission.objects.get_or_create(
+                content_type=content_type, codename=codename, defaults={"name": names[codename]}
+            )
+            group.permissions.add(permission)
 
 
 class RoleError(ValueError):
@@ -32,6 +71,14 @@ def role_grant(
     grant, created = RoleGrant.objects.get_or_create(
         user=user, group=_group(role), application=application, defaults={"granted_by": granted_by}
     )
+    if created:  # a grant already held changes nothing and records nothing
+        audit.record(
+            action="role.granted",
+            actor=granted_by,
+            target=_audit_target(user, role, application),
+            details=_audit_details(user, role, application, via),
+            source=via,
+        )
     return grant, created
 
 
@@ -47,4 +94,34 @@ def role_revoke(
     """Revoke `role` from `user` for `application` (None: the all-applications grant). Returns how many grants
     were removed (0 when there was nothing to revoke)."""
     deleted, _ = RoleGrant.objects.filter(user=user, group=_group(role), application=application).delete()
+    if deleted:
+        audit.record(
+            action="role.revoked",
+            actor=revoked_by,
+            target=_audit_target(user, role, application),
+            details=_audit_details(user, role, application, via),
+            source=via,
+        )
     return deleted
+
+
+def _audit_target(user: AbstractBaseUser, role: str, application: Application | None) -> dict:
+    scope = application.name if application else "all applications"
+    return {
+        "application_id": application.application_id if application else "",
+        "label": f"{role} for {user.get_username()} on {scope}",
+    }
+
+
+def _audit_details(user: AbstractBaseUser, role: str, application: Application | None, via: str) -> dict:
+    details = {
+        "user": user.get_username(),
+        "user_id": user.pk,
+        "role": role,
+        "all_applications": not application,
+    }
+    if via == "command":  # no console user ran it: say which operating-system user did
+        from audit.records import os_user
+
+        details["os_user"] = os_user()
+    return details

@@ -4,6 +4,8 @@ Every variable is documented in `.env.example` and the README. With none set, th
 production (DEBUG off, a secret required) except where the dev runner (`make run`) turns demo mode on.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -42,6 +44,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every response (errors included) carries the X-Request-ID the audit trail records.
+    "audit.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -89,6 +93,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Tests use a file too, not the in-memory default: the real worker threads and the live server then
+    # share it through WAL and the busy timeout, as processes do in production, instead of through
+    # shared-cache table locks that fail at once.
+    # One file per test process, so parallel runs never share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"appconfig-console-test-{os.getpid()}.sqlite3")
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -190,7 +201,7 @@ STOP_REQUEST_TTL = env_int("STOP_REQUEST_TTL", 3600, minimum=60)
 STOP_RELAY_DELAY_SECONDS = env_int("STOP_RELAY_DELAY_SECONDS", 15, minimum=1)
 # An executing request whose worker has said nothing for this long is taken over and reconciled. Must exceed
 # the stop task's time limit, so a live worker is never overtaken.
-STOP_EXECUTION_LEASE_SECONDS = env_int("STOP_EXECUTION_LEASE_SECONDS", 180, minimum=5)
+STOP_EXECUTION_LEASE_SECONDS = env_int("STOP_EXECUTION_LEASE_SECONDS", 180, minimum=1)
 STOP_TASK_TIME_LIMIT = env_int("STOP_TASK_TIME_LIMIT", 120, minimum=5)
 # Executions of one request (first run, retries, takeovers) before it is failed for good.
 STOP_MAX_ATTEMPTS = env_int("STOP_MAX_ATTEMPTS", 6, minimum=1, maximum=20)
@@ -199,3 +210,14 @@ if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= STOP_TASK_TIME_LIMIT
 # Optional Slack-compatible incoming webhook for stop notifications; the console's own base URL for links.
 STOP_WEBHOOK_URL = env_str("STOP_WEBHOOK_URL")
 CONSOLE_BASE_URL = env_str("CONSOLE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Audit trail (audit/) ---
+# Comma-separated addresses or networks (CIDR) of the reverse proxies in front of the console. Only when a
+# request comes from one of them is X-Forwarded-For believed for the client address the audit trail records
+# (its right-most address that is not itself a trusted proxy). Empty: REMOTE_ADDR is the client. A bad
+# entry stops start-up (checked when the audit app loads).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+# Beat verifies the whole hash chain this often (seconds); /audit/ shows the latest result.
+AUDIT_VERIFY_INTERVAL_SECONDS = env_int("AUDIT_VERIFY_INTERVAL_SECONDS", 300, minimum=10)
+# Events per page on /audit/.
+AUDIT_PAGE_SIZE = env_int("AUDIT_PAGE_SIZE", 50, minimum=10, maximum=500)

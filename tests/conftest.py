@@ -150,16 +150,25 @@ def redis_url() -> Iterator[str]:
     shutil.rmtree(directory, ignore_errors=True)
 
 
+def point_celery_at(app, broker_url: str) -> None:
+    """Switch the app's broker, dropping pooled connections to the previous one (Celery keeps them)."""
+    # Dropped, not closed: kombu's global producer pools may still hand out the old ones, which must work.
+    app.conf.broker_url = broker_url
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 @pytest.fixture
 def celery_app(redis_url: str):
-    from portal.celery import app
-
-    app.conf.broker_url = redis_url
-    app.conf.task_always_eager = False
     import redis
 
+    from portal.celery import app
+
+    app.conf.task_always_eager = False
+    point_celery_at(app, redis_url)
     redis.Redis.from_url(redis_url).flushdb()
-    return app
+    yield app
+    point_celery_at(app, redis_url)
 
 
 @pytest.fixture

@@ -1,0 +1,200 @@
+"""Exactly once, under concurrency and failure, with real components: the emulator's StopDeployment counter
+against concurrent approvals, duplicate deliveries, a worker killed mid-call and a broker that was down."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from deployments import stopping, sync, tasks
+from deployments.models import Deployment, Role, StopRequest, StopStatus
+from portal.embedded import free_port, start_redis
+from tests.conftest import point_celery_at
+from tests.deployments.seeding import make_target, start
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def _wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def live(account, emulator, boto_client):
+    target = make_target(boto_client, duration=10, growth=20.0, bake=5)
+    number = start(boto_client, target)
+    emulator.advance(120)
+    sync.sync_account(account=account)
+    deployment = Deployment.objects.select_related("environment__application").get(deployment_number=number)
+    emulator.reset_counters()
+    return deployment
+
+
+def _status(stop_request: StopRequest) -> str:
+    return StopRequest.objects.values_list("status", flat=True).get(pk=stop_request.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_executes_once_for_twenty_concurrent_approvals(live, operator, make_user, emulator, celery_worker):
+    environment = live.environment
+    environment.approvals_required = 1
+    environment.save()
+    stop_request = stopping.stop_request_create(deployment=live, user=operator, reason="bad rollout")
+    approvers = [make_user(Role.APPROVER, username=f"approver-{i}") for i in range(20)]
+    url = reverse("stop_request_approve", args=[stop_request.pk])
+    barrier = threading.Barrier(len(approvers))
+    statuses: list[int] = []
+
+    def post(user) -> None:
+        client = Client()
+        client.force_login(user)
+        barrier.wait()
+        statuses.append(client.post(url, {"comment": "go"}).status_code)
+        connection.close()
+
+    threads = [threading.Thread(target=post, args=(user,)) for user in approvers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    _wait_for(lambda: _status(stop_request) == StopStatus.SUCCEEDED, what="the stop to succeed")
+    time.sleep(1)  # give any duplicate execution the chance to show itself
+    assert sorted(statuses).count(302) == 1
+    assert sorted(statuses).count(409) == 19
+    assert stop_request.decisions.count() == 1
+    assert emulator.counters()["StopDeployment"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_calls_stop_once_when_the_task_is_delivered_twice(live, operator, emulator, celery_worker):
+    environment = live.environment
+    environment.approvals_required = 0
+    environment.save()
+    stop_request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")  # enqueues once
+    tasks.stop_execute.delay(stop_request_id=stop_request.pk)  # and a duplicate delivery
+
+    _wait_for(lambda: _status(stop_request) == StopStatus.SUCCEEDED, what="the stop to succeed")
+    time.sleep(1)
+    assert emulator.counters()["StopDeployment"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_loses_no_approved_request_while_the_broker_is_down(
+    live, operator, emulator, celery_app, settings
+):
+    settings.STOP_RELAY_DELAY_SECONDS = 1
+    directory = Path(tempfile.mkdtemp(prefix="down-redis-"))
+    port = free_port()
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    point_celery_at(celery_app, redis_url)
+    environment = live.environment
+    environment.approvals_required = 0
+    environment.save()
+
+    # The broker is down when the request is approved: the commit stands, the publish fails quietly.
+    stop_request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
+    assert _status(stop_request) == StopStatus.APPROVED
+
+    redis = start_redis(port, directory)
+    try:
+        from celery.contrib.testing.worker import start_worker
+
+        with start_worker(
+            celery_app, pool="threads", concurrency=2, queues=["sync", "stops"], perform_ping_check=False
+        ):
+            time.sleep(1.1)
+            tasks.stop_relay.delay()  # what beat does every few seconds
+            _wait_for(lambda: _status(stop_request) == StopStatus.SUCCEEDED, what="the relayed stop")
+    finally:
+        redis.terminate()
+        redis.wait(timeout=10)
+    assert emulator.counters()["StopDeployment"] == 1
+
+
+def _worker_process(redis_url: str, lease: int) -> subprocess.Popen:
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    else:
+        database_url = f"sqlite:///{db['NAME']}"  # the test database is a file (see settings)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DJANGO_SECRET_KEY": "tests-only",
+        "STOP_EXECUTION_LEASE_SECONDS": str(lease),
+        "APPCONFIG_READ_TIMEOUT": "15",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-Q",
+            "stops",
+            "-c",
+            "1",
+            "-P",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "WARNING",
+        ],  # fmt: skip
+        cwd=BASE_DIR,
+        env=env,
+        start_new_session=True,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_survives_a_worker_killed_while_stop_deployment_is_in_flight(
+    live, operator, emulator, celery_app, redis_url, settings
+):
+    settings.STOP_EXECUTION_LEASE_SECONDS = 2
+    environment = live.environment
+    environment.approvals_required = 0
+    environment.save()
+    emulator.add_fault(operation="StopDeployment", kind="latency", count=1, seconds=3)
+    worker = _worker_process(redis_url, lease=2)
+    try:
+        stop_request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
+        _wait_for(lambda: emulator.counters().get("StopDeployment", 0) == 1, what="StopDeployment in flight")
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker dies mid-call; AppConfig still applies the stop
+        worker.wait(timeout=10)
+        assert _status(stop_request) == StopStatus.EXECUTING
+
+        time.sleep(3.5)  # the emulator answers (to nobody) and the lease lapses
+        worker = _worker_process(redis_url, lease=2)
+        tasks.stop_relay.delay()  # beat's relay finds the silent executing request
+        _wait_for(lambda: _status(stop_request) == StopStatus.SUCCEEDED, timeout=60, what="the takeover")
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+
+    stop_request.refresh_from_db()
+    assert stop_request.attempts == 2
+    assert emulator.counters()["StopDeployment"] == 1  # the takeover reconciled instead of calling again
+    live.refresh_from_db()
+    assert live.state == "ROLLED_BACK"
