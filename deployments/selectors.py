@@ -11,10 +11,18 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from deployments.models import Account, Application, RoleGrant, SyncRun
+from deployments.models import (
+    ACTIVE_STATES,
+    Account,
+    Application,
+    Deployment,
+    Environment,
+    RoleGrant,
+    SyncRun,
+)
 
 VIEW = "deployments.view_console"
 
@@ -37,9 +45,11 @@ def applications_for(user: AbstractBaseUser | AnonymousUser, perm: str = VIEW) -
     if user.is_superuser:
         return Application.objects.all()
     grants = _grants(user, perm)
-    if grants.filter(application__isnull=True).exists():
-        return Application.objects.all()
-    return Application.objects.filter(pk__in=grants.values("application_id"))
+    # One lazy queryset (no query here): pages that fetch one object by a join through it, such as an
+    # unchanged live poll answering 204, stay within session + user + that object.
+    return Application.objects.filter(
+        Exists(grants.filter(application__isnull=True)) | Q(pk__in=grants.values("application_id"))
+    )
 
 
 def user_may(
@@ -85,25 +95,173 @@ class AccountHealth:
 
 
 def sync_health() -> list[AccountHealth]:
-    """Per enabled account: latest account-level run, latest successful one, and application runs that failed
-    since that success started. A fixed number of queries per account (accounts are few)."""
-    rows = []
-    for account in Account.objects.filter(enabled=True):
-        runs = SyncRun.objects.filter(account=account, scope=SyncRun.Scope.ACCOUNT)
-        last_run = runs.first()
-        last_success = runs.filter(status=SyncRun.Status.SUCCEEDED).first()
-        failing = 0
-        if last_success is not None:
-            failing = (
+    """Per enabled account: latest account-level run, latest successful one, and applications whose sync
+    failed since that success started. Two queries whatever the number of accounts and runs."""
+    runs = SyncRun.objects.filter(account=OuterRef("pk"), scope=SyncRun.Scope.ACCOUNT).order_by("-started_at")
+    accounts = list(
+        Account.objects.filter(enabled=True).annotate(
+            last_run_id=Subquery(runs.values("pk")[:1]),
+            last_success_id=Subquery(runs.filter(status=SyncRun.Status.SUCCEEDED).values("pk")[:1]),
+            last_success_started_at=Subquery(
+                runs.filter(status=SyncRun.Status.SUCCEEDED).values("started_at")[:1]
+            ),
+            failing=Subquery(
                 SyncRun.objects.filter(
-                    account=account,
+                    account=OuterRef("pk"),
                     scope=SyncRun.Scope.APPLICATION,
                     status=SyncRun.Status.FAILED,
-                    started_at__gte=last_success.started_at,
+                    started_at__gte=OuterRef("last_success_started_at"),
                 )
-                .values("application")
-                .distinct()
-                .count()
-            )
-        rows.append(AccountHealth(account, last_run, last_success, failing))
-    return rows
+                .order_by()
+                .values("account")
+                .annotate(n=Count("application", distinct=True))
+                .values("n")[:1]
+            ),
+        )
+    )
+    ids = {a.last_run_id for a in accounts} | {a.last_success_id for a in accounts}
+    found = SyncRun.objects.in_bulk([pk for pk in ids if pk is not None]) if accounts else {}
+    return [
+        AccountHealth(
+            account,
+            found.get(account.last_run_id),
+            found.get(account.last_success_id),
+            (account.failing or 0) if account.last_success_id else 0,
+        )
+        for account in accounts
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The console's pages. Each is a fixed number of queries, whatever the number of rows.
+
+
+def visible_environment(user, application_id: str, environment_id: str) -> Environment | None:
+    """One query: the environment, with its application, if `user` may see that application."""
+    return (
+        Environment.objects.select_related("application")
+        .filter(
+            application__in=applications_for(user),
+            application__application_id=application_id,
+            environment_id=environment_id,
+        )
+        .first()
+    )
+
+
+def visible_deployment(user, application_id: str, environment_id: str, deployment_number: int):
+    """One query: the deployment, with its environment and application, if `user` may see it. The live
+    poll's only query besides session and user."""
+    return (
+        Deployment.objects.select_related("environment__application")
+        .filter(
+            environment__application__in=applications_for(user),
+            environment__application__application_id=application_id,
+            environment__environment_id=environment_id,
+            deployment_number=deployment_number,
+        )
+        .first()
+    )
+
+
+def deployment_is_live(deployment: Deployment) -> bool:
+    """Whether the detail page can still change without anyone acting: AppConfig is moving it, or its event
+    log is on its way (the lazy fetch has been asked for and has neither arrived nor failed)."""
+    return not deployment.is_terminal or (
+        deployment.details_fetched_at is None and not deployment.details_error
+    )
+
+
+def visible_deployments(user) -> QuerySet[Deployment]:
+    return Deployment.objects.filter(
+        environment__application__in=applications_for(user),
+        environment__deleted_at__isnull=True,
+    ).select_related("environment__application")
+
+
+def dashboard_active(user, limit: int = 50) -> list[Deployment]:
+    return list(visible_deployments(user).filter(state__in=ACTIVE_STATES).order_by("-started_at")[:limit])
+
+
+def dashboard_recent(user, limit: int = 10) -> list[Deployment]:
+    return list(
+        visible_deployments(user)
+        .exclude(state__in=ACTIVE_STATES)
+        .filter(completed_at__isnull=False)
+        .order_by("-completed_at")[:limit]
+    )
+
+
+def dashboard_version(user, now: datetime | None = None) -> str:
+    """A cheap token (one aggregate query) that changes whenever the dashboard's tables may have changed:
+    a deployment in progress changed (sync sets `updated_at` on every change), started (count up, or a newer
+    `updated_at`) or ended (count down, unless another started, which brings a newer `updated_at`). The
+    half-minute bucket refreshes the sync health ages even when nothing deploys."""
+    now = now or timezone.now()
+    row = (
+        Deployment.objects.filter(
+            environment__application__in=applications_for(user),
+            environment__deleted_at__isnull=True,
+            state__in=ACTIVE_STATES,
+        )
+        .order_by()
+        .aggregate(n=Count("pk"), last=Max("updated_at"))
+    )
+    last = int(row["last"].timestamp() * 1000) if row["last"] else 0
+    return f"{row['n']}-{last}-{int(now.timestamp()) // 30}"
+
+
+def application_environments(application: Application) -> list[Environment]:
+    """The application's live environments, each with `latest` (its newest deployment or None): two
+    queries whatever the number of environments and deployments."""
+    latest = Deployment.objects.filter(environment=OuterRef("pk")).order_by("-deployment_number")
+    environments = list(
+        application.environments.filter(deleted_at__isnull=True).annotate(
+            latest_pk=Subquery(latest.values("pk")[:1])
+        )
+    )
+    deployments = Deployment.objects.in_bulk([e.latest_pk for e in environments if e.latest_pk])
+    for environment in environments:
+        environment.latest = deployments.get(environment.latest_pk)
+    return environments
+
+
+def environment_deployments(environment: Environment, state: str = "") -> QuerySet[Deployment]:
+    """Newest first, optionally in one state (index deployment_env_state_idx)."""
+    deployments = Deployment.objects.filter(environment=environment)
+    if state:
+        deployments = deployments.filter(state=state)
+    return deployments.order_by("-deployment_number")
+
+
+def application_list(user, query: str = "") -> QuerySet[Application]:
+    """Live applications visible to `user`, with their live environment counts, optionally filtered by a
+    case-insensitive match on name or id."""
+    applications = (
+        applications_for(user)
+        .filter(deleted_at__isnull=True)
+        .select_related("account")
+        .annotate(environment_count=Count("environments", filter=Q(environments__deleted_at__isnull=True)))
+    )
+    if query:
+        applications = applications.filter(Q(name__icontains=query) | Q(application_id__icontains=query))
+    return applications
+
+
+def permissions_on(user: AbstractBaseUser | AnonymousUser, application: Application) -> set[str]:
+    """Every "app_label.codename" the user holds on one application, in one query (pages that show several
+    buttons ask this once instead of `user_may` per button)."""
+    if not user.is_authenticated or not user.is_active:
+        return set()
+    if user.is_superuser:
+        return {"*"}
+    rows = (
+        RoleGrant.objects.filter(user=user)
+        .filter(Q(application__isnull=True) | Q(application=application))
+        .values_list("group__permissions__content_type__app_label", "group__permissions__codename")
+    )
+    return {f"{app_label}.{codename}" for app_label, codename in rows if codename}
+
+
+def holds(permissions: set[str], perm: str) -> bool:
+    return "*" in permissions or perm in permissions

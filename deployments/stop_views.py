@@ -121,31 +121,28 @@ def stop_panel(request: HttpRequest, application_id: str, environment_id: str, d
 
 
 def stopping_panel_context(deployment: Deployment, user) -> dict:
-    """Everything the panel shows; `panel_version` changes whenever any of it does."""
-    preview = stopping.stop_preview(deployment=deployment, user=user)
-    latest = (
-        preview.open_request
-        or StopRequest.objects.filter(deployment=deployment).select_related("requested_by").first()
+    """Everything the panel shows, in at most three queries; `panel_version` changes whenever any of it
+    does."""
+    # At most one request is open per deployment, and it is always the newest.
+    latest = StopRequest.objects.filter(deployment=deployment).select_related("requested_by").first()
+    preview = stopping.stop_preview(
+        deployment=deployment, user=user, open_request=latest if latest and latest.is_open else None
     )
     decisions = list(latest.decisions.select_related("user")) if latest else []
     approvals = [d for d in decisions if d.verdict == "approve"]
-    may_decide = bool(
-        latest
-        and latest.status == "pending"
-        and latest.requested_by_id != user.pk
-        and selectors.user_may(user, stopping.PERM_APPROVE, deployment.environment.application)
-        and all(d.user_id != user.pk for d in decisions)
-    )
+    pending = bool(latest and latest.status == "pending")
     return {
         "deployment": deployment,
         "preview": preview,
         "stop_request": latest,
         "decisions": decisions,
         "approvals": approvals,
-        "may_decide": may_decide,
-        "may_cancel": bool(latest and latest.status == "pending" and latest.requested_by_id == user.pk),
+        "may_decide": pending
+        and latest.requested_by_id != user.pk
+        and preview.may_approve
+        and all(d.user_id != user.pk for d in decisions),
+        "may_cancel": pending and latest.requested_by_id == user.pk,
         "live": bool(latest and latest.is_open),
-        # The request's own version, plus the deployment's: a new state may open or close the Stop button.
         "panel_version": f"{latest.pk}.{latest.version}.{deployment.version}"
         if latest
         else f"0.{deployment.version}",

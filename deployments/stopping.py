@@ -47,7 +47,7 @@ from deployments.models import (
     StopRequest,
     StopStatus,
 )
-from deployments.selectors import user_may
+from deployments.selectors import holds, permissions_on, user_may
 
 logger = logging.getLogger(__name__)
 
@@ -110,14 +110,18 @@ class StopPreview:
     approvals_required: int
     may_request: bool
     may_break_glass: bool
+    may_approve: bool
     critical: bool
     bake_time_left: timedelta | None
     revert_deadline: datetime | None
     open_request: StopRequest | None
 
 
-def stop_preview(*, deployment: Deployment, user: AbstractBaseUser) -> StopPreview:
-    application = deployment.environment.application
+def stop_preview(
+    *, deployment: Deployment, user: AbstractBaseUser, open_request: StopRequest | None | bool = False
+) -> StopPreview:
+    """`open_request`: pass what the caller already read (None for "there is none") to spare a query."""
+    permissions = permissions_on(user, deployment.environment.application)
     kind = available_kind(deployment)
     bake_left = None
     if deployment.state == DeploymentState.BAKING and deployment.started_at:
@@ -132,12 +136,13 @@ def stop_preview(*, deployment: Deployment, user: AbstractBaseUser) -> StopPrevi
         kind=kind,
         outcome_state=DeploymentState.REVERTED if kind == StopKind.REVERT else DeploymentState.ROLLED_BACK,
         approvals_required=deployment.environment.approvals_required,
-        may_request=user_may(user, PERM_REQUEST, application),
-        may_break_glass=user_may(user, PERM_BREAK_GLASS, application),
+        may_request=holds(permissions, PERM_REQUEST),
+        may_break_glass=holds(permissions, PERM_BREAK_GLASS),
+        may_approve=holds(permissions, PERM_APPROVE),
         critical=deployment.environment.is_critical,
         bake_time_left=bake_left,
         revert_deadline=revert_deadline,
-        open_request=open_request_for(deployment),
+        open_request=open_request_for(deployment) if open_request is False else open_request,
     )
 
 
