@@ -188,8 +188,8 @@ def _enqueue_execution(stop_request_id: int) -> None:
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
         )
-    except Exception:  # the broker is down or unreachable; the outbox row is safe
-        logger.warning("could not enqueue stop request %s; the relay will", stop_request_id, exc_info=True)
+    except Exception as exc:  # the broker is down or unreachable; the outbox row is safe
+        logger.warning("could not enqueue stop request %s (%s); the relay will", stop_request_id, exc)
 
 
 def _enqueue_notification(stop_request_id: int, event: str) -> None:
@@ -201,8 +201,8 @@ def _enqueue_notification(stop_request_id: int, event: str) -> None:
             retry=True,
             retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
         )
-    except Exception:  # notifications never block or fail a stop
-        logger.warning("could not enqueue a notification for stop request %s", stop_request_id, exc_info=True)
+    except Exception as exc:  # notifications never block or fail a stop
+        logger.warning("could not enqueue a notification for stop request %s (%s)", stop_request_id, exc)
 
 
 def _transition(stop_request: StopRequest, *, from_statuses, to_status: str, **fields) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from deployments.appconfig import AppConfigClient, AppConfigError, client_for
@@ -193,7 +193,9 @@ def _store_deployments(
             counts.created += len(new)
         if changed:
             for deployment in changed:
-                deployment.version += 1
+                # Relative to what the database holds, never to this (possibly stale) copy: the live pages'
+                # 204 depends on the version only ever going up.
+                deployment.version = F("version") + 1
                 deployment.updated_at = now
             Deployment.objects.bulk_update(changed, _UPDATABLE)
             counts.updated += len(changed)
@@ -592,7 +594,7 @@ def deployment_fetch_details(*, deployment: Deployment, client: AppConfigClient 
         _refresh([deployment], client)
     except AppConfigError as exc:
         Deployment.objects.filter(pk=deployment.pk).update(
-            details_error=str(exc), version=deployment.version + 1
+            details_error=str(exc), version=F("version") + 1
         )
         raise
     deployment.refresh_from_db()

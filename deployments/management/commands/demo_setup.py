@@ -51,5 +51,5 @@ class Command(BaseCommand):
                 user.is_staff = user.is_superuser = role is None
                 user.save()
             if role is not None:
-                role_grant(user=user, role=role, via="demo")
+                role_grant(user=user, role=role, via="command")
             self.stdout.write(f"  {username:<11} {password:<22} {role or 'administrator'}")

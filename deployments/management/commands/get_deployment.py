@@ -1,0 +1,59 @@
+"""manage.py get_deployment: `aws appconfig get-deployment`, answered from the console's cache.
+
+Prints GetDeployment's answer (the Deployment shape, EventLog newest first). A deployment whose details were
+never fetched (known only from a list), or any with --refresh, is read through from AppConfig and stored
+first; with --refresh a deployment the cache does not know yet is looked for by syncing its environment.
+--user limits what may be seen to that user's applications. Exit codes and error lines as `stop_deployment`
+(see deployments/cli.py).
+"""
+
+from __future__ import annotations
+
+from deployments import cli, sync
+from deployments.appconfig import AppConfigError
+
+
+class Command(cli.AwsStyleCommand):
+    help = "Show one deployment in AppConfig's GetDeployment shape, from the console's cache."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--application-id", help="The application ID.")
+        parser.add_argument("--environment-id", help="The environment ID.")
+        parser.add_argument(
+            "--deployment-number", type=cli.integer, help="The sequence number of the deployment."
+        )
+        parser.add_argument("--refresh", action="store_true", help="read the deployment from AppConfig first")
+        parser.add_argument(
+            "--user", metavar="USERNAME", help="answer as this user: only applications they may see"
+        )
+
+    def handle(self, *args, refresh: bool, user: str, **options) -> None:
+        application_id, environment_id = options["application_id"], options["environment_id"]
+        number = options["deployment_number"]
+        cli.require(
+            [
+                name
+                for name, value in (
+                    ("--application-id", application_id),
+                    ("--environment-id", environment_id),
+                    ("--deployment-number", number),
+                )
+                if value in (None, "")
+            ]
+        )
+        acting = cli.user_named(user) if user else None
+        try:
+            deployment = cli.find_deployment(acting, application_id, environment_id, number)
+            if deployment is None:
+                environment = cli.find_environment(acting, application_id, environment_id)
+                if not refresh:
+                    raise cli.deployment_not_found(environment, number)
+                sync.sync_environment_run(environment=environment)
+                deployment = cli.find_deployment(acting, application_id, environment_id, number)
+                if deployment is None:
+                    raise cli.deployment_not_found(environment, number)
+            elif refresh or deployment.details_fetched_at is None:
+                deployment = sync.deployment_fetch_details(deployment=deployment)
+        except AppConfigError as exc:
+            raise cli.appconfig_error(exc) from None
+        self.write_json(cli.deployment_shape(deployment))
