@@ -57,7 +57,9 @@ def floor(url: str) -> tuple[float, int]:
         environments = client.list_environments(ApplicationId=application["Id"], MaxResults=50)["Items"]
         calls += 1
         for environment in environments:
-            client.list_deployments(ApplicationId=application["Id"], EnvironmentId=environment["Id"], MaxResults=50)
+            client.list_deployments(
+                ApplicationId=application["Id"], EnvironmentId=environment["Id"], MaxResults=50
+            )
             calls += 1
     return time.perf_counter() - started, calls
 
@@ -99,7 +101,7 @@ def main() -> None:
         floor_time = statistics.median(t for t, _ in floors)
         floor_calls = floors[0][1]
 
-    estate = f"{args.applications} applications x {args.environments} environments x {args.deployments} deployments"
+    estate = f"{args.applications} applications x {args.environments} environments x {args.deployments} each"
     print(f"estate: {estate} ({Deployment.objects.count()} deployments cached)")
     print(f"initial sync:       {initial_time:7.3f} s  {initial_calls:5d} API calls")
     print(f"steady-state sync:  {steady_time:7.3f} s  {steady_calls:5d} API calls (median of {args.repeat})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -19,6 +20,7 @@ from deployments.models import (
     Account,
     Application,
     Deployment,
+    DeploymentEvent,
     Environment,
     RoleGrant,
     SyncRun,
@@ -265,3 +267,20 @@ def permissions_on(user: AbstractBaseUser | AnonymousUser, application: Applicat
 
 def holds(permissions: set[str], perm: str) -> bool:
     return "*" in permissions or perm in permissions
+
+
+class TimelineEvent(NamedTuple):
+    """One EventLog entry as the detail page reads it: plain values, no model instance to build."""
+
+    sequence: int
+    event_type: str
+    triggered_by: str
+    description: str
+    occurred_at: datetime | None
+    action_invocations: list
+
+
+def deployment_events(deployment: Deployment) -> list[TimelineEvent]:
+    """The deployment's events, newest first as AppConfig orders them; one query."""
+    rows = DeploymentEvent.objects.filter(deployment=deployment).order_by("-sequence")
+    return [TimelineEvent(*row) for row in rows.values_list(*TimelineEvent._fields)]

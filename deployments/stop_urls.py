@@ -1,10 +1,9 @@
 from django.urls import path
 
 from deployments import stop_views
+from deployments.urls import ENVIRONMENT  # registers the id and number converters
 
-DEPLOYMENT = (
-    "applications/<str:application_id>/environments/<str:environment_id>/deployments/<int:deployment_number>/"
-)
+DEPLOYMENT = f"{ENVIRONMENT}deployments/<deployment_number:deployment_number>/"
 
 urlpatterns = [
     path(f"{DEPLOYMENT}stop/", stop_views.stop_dialog, name="stop_dialog"),

@@ -593,9 +593,7 @@ def deployment_fetch_details(*, deployment: Deployment, client: AppConfigClient 
     try:
         _refresh([deployment], client)
     except AppConfigError as exc:
-        Deployment.objects.filter(pk=deployment.pk).update(
-            details_error=str(exc), version=F("version") + 1
-        )
+        Deployment.objects.filter(pk=deployment.pk).update(details_error=str(exc), version=F("version") + 1)
         raise
     deployment.refresh_from_db()
     return deployment

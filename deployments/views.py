@@ -1,82 +1,214 @@
-"""Function views: validate, check access (404 for what the user may not see), read a selector, render."""
+"""Function views: validate the query with a form (400 when invalid), fetch through the role selector (404
+for what the user may not see, 403 for what they may see but not do), read a selector or call one service,
+render the page or, for an HTMX request, one of its partials.
 
-from django.core.paginator import Paginator
-from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+Live regions send back the version they hold (`?v=`): an unchanged answer is 204 with no body, a changed
+one is the region again, and once nothing can change any more the region comes without its trigger and the
+status is 286, which makes htmx stop polling.
+"""
 
-from deployments.models import ACTIVE_STATES, Application, Deployment, Environment
-from deployments.selectors import applications_for, sync_health
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.cache import cache
+from django.core.paginator import InvalidPage, Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
+from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseStopPolling
+from django_htmx.middleware import HtmxDetails
+
+import audit
+from audit.selectors import events_for_deployment
+from deployments import selectors
+from deployments.charts import progress_chart
+from deployments.forms import (
+    ApplicationFilterForm,
+    DashboardPollForm,
+    DeploymentPollForm,
+    EnvironmentFilterForm,
+)
+from deployments.models import Application, Deployment, Environment
+from deployments.requests import deployment_details_request, environment_sync_request
+
+PAGE_SIZE = 50
+CHART_CACHE_SECONDS = 3600
+CHART_NOW_STEP_SECONDS = 5
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _partial(request: HtmxHttpRequest) -> bool:
+    # A history restore after a cache miss also comes as an HTMX request, but needs the whole page.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _bad_request(request: HttpRequest) -> HttpResponse:
+    return render(request, "400.html", status=400)
 
 
 def _visible_application(request: HttpRequest, application_id: str) -> Application:
-    return get_object_or_404(applications_for(request.user), application_id=application_id)
+    application = selectors.applications_for(request.user).filter(application_id=application_id).first()
+    if application is None:
+        raise Http404("no such application, or not visible to this user")
+    return application
 
 
-def dashboard(request: HttpRequest) -> HttpResponse:
-    visible = applications_for(request.user)
-    deployments = Deployment.objects.filter(environment__application__in=visible).select_related(
-        "environment__application"
-    )
+def _visible_environment(request: HttpRequest, application_id: str, environment_id: str) -> Environment:
+    environment = selectors.visible_environment(request.user, application_id, environment_id)
+    if environment is None:
+        raise Http404("no such environment, or not visible to this user")
+    return environment
+
+
+def _visible_deployment(
+    request: HttpRequest, application_id: str, environment_id: str, deployment_number: int
+) -> Deployment:
+    deployment = selectors.visible_deployment(request.user, application_id, environment_id, deployment_number)
+    if deployment is None:
+        raise Http404("no such deployment, or not visible to this user")
+    return deployment
+
+
+@require_safe
+@vary_on_headers("HX-Request")
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
+    form = DashboardPollForm(request.GET)
+    if not form.is_valid():
+        return _bad_request(request)
+    version = selectors.dashboard_version(request.user)
+    held = form.cleaned_data["v"]
+    if _partial(request) and held == version:
+        return HttpResponse(status=204)
     context = {
-        "active": deployments.filter(state__in=ACTIVE_STATES).order_by("-started_at")[:50],
-        "recent": deployments.exclude(state__in=ACTIVE_STATES)
-        .filter(completed_at__isnull=False)
-        .order_by("-completed_at")[:10],
-        "health": sync_health(),
-        "application_count": visible.filter(deleted_at__isnull=True).count(),
+        "version": version,
+        "active": selectors.dashboard_active(request.user),
+        "recent": selectors.dashboard_recent(request.user),
+        "health": selectors.sync_health(),
     }
-    return render(request, "deployments/dashboard.html", context)
-
-
-def application_list(request: HttpRequest) -> HttpResponse:
-    applications = (
-        applications_for(request.user)
-        .filter(deleted_at__isnull=True)
-        .select_related("account")
-        .annotate(environment_count=Count("environments", filter=Q(environments__deleted_at__isnull=True)))
+    template = (
+        "deployments/dashboard.html#live" if _partial(request) and held else "deployments/dashboard.html"
     )
-    query = request.GET.get("q", "").strip()[:100]
-    if query:
-        applications = applications.filter(Q(name__icontains=query) | Q(application_id__icontains=query))
-    return render(request, "deployments/application_list.html", {"applications": applications, "q": query})
+    return render(request, template, context)
 
 
+@require_safe
+@vary_on_headers("HX-Request")
+def application_list(request: HtmxHttpRequest) -> HttpResponse:
+    form = ApplicationFilterForm(request.GET)
+    if not form.is_valid():
+        return _bad_request(request)
+    query = form.cleaned_data["q"]
+    context = {"applications": selectors.application_list(request.user, query), "form": form, "q": query}
+    template = "deployments/application_list.html"
+    return render(request, f"{template}#results" if _partial(request) else template, context)
+
+
+@require_safe
 def application_detail(request: HttpRequest, application_id: str) -> HttpResponse:
     application = _visible_application(request, application_id)
-    environments = application.environments.filter(deleted_at__isnull=True)
-    return render(
-        request,
-        "deployments/application_detail.html",
-        {"application": application, "environments": environments},
-    )
+    context = {"application": application, "environments": selectors.application_environments(application)}
+    return render(request, "deployments/application_detail.html", context)
 
 
-def environment_detail(request: HttpRequest, application_id: str, environment_id: str) -> HttpResponse:
-    application = _visible_application(request, application_id)
-    environment = get_object_or_404(Environment, application=application, environment_id=environment_id)
-    page = Paginator(environment.deployments.order_by("-deployment_number"), 50).get_page(
-        request.GET.get("page")
-    )
-    return render(
-        request,
-        "deployments/environment_detail.html",
-        {"application": application, "environment": environment, "page": page},
-    )
+@require_safe
+@vary_on_headers("HX-Request")
+def environment_detail(request: HtmxHttpRequest, application_id: str, environment_id: str) -> HttpResponse:
+    form = EnvironmentFilterForm(request.GET)
+    if not form.is_valid():
+        return _bad_request(request)
+    environment = _visible_environment(request, application_id, environment_id)
+    state = form.cleaned_data["state"]
+    paginator = Paginator(selectors.environment_deployments(environment, state), PAGE_SIZE)
+    try:
+        page = paginator.page(form.cleaned_data["page"] or 1)
+    except InvalidPage as exc:
+        raise Http404("no such page") from exc
+    context = {
+        "application": environment.application,
+        "environment": environment,
+        "page": page,
+        "form": form,
+        "state": state,
+        "may_sync": selectors.user_may(request.user, "deployments.sync_now", environment.application),
+    }
+    template = "deployments/environment_detail.html"
+    return render(request, f"{template}#deployments" if _partial(request) else template, context)
 
 
+@require_POST
+def environment_sync(request: HtmxHttpRequest, application_id: str, environment_id: str) -> HttpResponse:
+    environment = _visible_environment(request, application_id, environment_id)
+    if not selectors.user_may(request.user, "deployments.sync_now", environment.application):
+        return audit.forbidden(
+            request, permission="deployments.sync_now", target=environment, attempted="sync now"
+        )
+    queued = environment_sync_request(environment=environment, request=request)
+    if queued:
+        message = f"Sync of {environment.name} requested; new deployments appear within seconds."
+    else:
+        message = f"A sync of {environment.name} was requested moments ago; it is on its way."
+    if _partial(request):
+        context = {"environment": environment, "sync_message": message, "may_sync": True}
+        return render(request, "deployments/environment_detail.html#sync", context)
+    messages.success(request, message) if queued else messages.info(request, message)
+    return redirect("environment_detail", environment.application.application_id, environment.environment_id)
+
+
+@require_safe
+@vary_on_headers("HX-Request")
 def deployment_detail(
-    request: HttpRequest, application_id: str, environment_id: str, deployment_number: int
+    request: HtmxHttpRequest, application_id: str, environment_id: str, deployment_number: int
 ) -> HttpResponse:
-    application = _visible_application(request, application_id)
-    deployment = get_object_or_404(
-        Deployment.objects.select_related("environment__application"),
-        environment__application=application,
-        environment__environment_id=environment_id,
-        deployment_number=deployment_number,
-    )
-    return render(
-        request,
-        "deployments/deployment_detail.html",
-        {"deployment": deployment, "events": deployment.events.all()},
-    )
+    form = DeploymentPollForm(request.GET)
+    if not form.is_valid():
+        return _bad_request(request)
+    deployment = _visible_deployment(request, application_id, environment_id, deployment_number)
+    live = selectors.deployment_is_live(deployment)
+    if deployment.details_fetched_at is None and not deployment.details_error:
+        deployment_details_request(deployment=deployment)
+    held = form.cleaned_data["v"]
+    polled = _partial(request) and held is not None
+    if polled and held == deployment.version:
+        return HttpResponse(status=204) if live else HttpResponseStopPolling()
+    context = _deployment_context(request, deployment, live)
+    if not polled:
+        context["audit_events"] = events_for_deployment(deployment, request.user)
+        return render(request, "deployments/deployment_detail.html", context)
+    body = render_to_string("deployments/deployment_detail.html#poll", context, request)
+    return HttpResponse(body) if live else HttpResponseStopPolling(body)
+
+
+def _deployment_context(request: HttpRequest, deployment: Deployment, live: bool) -> dict:
+    # Read only if the timeline fragment or the chart is not cached for this version already.
+    events = SimpleLazyObject(lambda: selectors.deployment_events(deployment))
+    return {
+        "deployment": deployment,
+        "application": deployment.environment.application,
+        "environment": deployment.environment,
+        "events": events,
+        "chart": _chart(deployment, events),
+        "live": live,
+        "details_pending": deployment.details_fetched_at is None and not deployment.details_error,
+    }
+
+
+def _chart(deployment: Deployment, events) -> SafeString | None:
+    """The progress chart's SVG, cached per deployment version (and, while it moves, per few seconds, since
+    its "now" mark moves with the clock)."""
+    key = f"deployment-chart:{deployment.pk}:{deployment.version}"
+    if not deployment.is_terminal:
+        key += f":{int(timezone.now().timestamp()) // CHART_NOW_STEP_SECONDS}"
+    svg = cache.get(key)
+    if svg is None:
+        chart = progress_chart(deployment, events, timezone.now())
+        svg = str(chart.svg()) if chart else ""
+        cache.set(key, svg, CHART_CACHE_SECONDS)
+    return mark_safe(svg) if svg else None  # noqa: S308 - built by charts.py, which escapes every text

@@ -1,0 +1,49 @@
+// Progressive enhancement for the console's pages; no inline script anywhere (CSP-friendly). Loaded with
+// `defer`, and re-applied after every htmx swap.
+//  - Times are rendered in UTC by the server; on hover, show the viewer's own local time too.
+//  - Relative times ("3 minutes ago", elements with data-since) are kept current between server renders.
+(function () {
+  "use strict";
+
+  function plural(n, unit) { return n + " " + unit + (n === 1 ? "" : "s"); }
+
+  function relative(ms) {
+    var s = Math.round(Math.abs(ms) / 1000);
+    var text;
+    if (s < 10) return "now";
+    if (s < 60) text = plural(s, "second");
+    else if (s < 3600) text = plural(Math.floor(s / 60), "minute");
+    else if (s < 86400) {
+      var minutes = Math.floor((s % 3600) / 60);
+      text = plural(Math.floor(s / 3600), "hour") + (minutes ? ", " + plural(minutes, "minute") : "");
+    } else {
+      var hours = Math.floor((s % 86400) / 3600);
+      text = plural(Math.floor(s / 86400), "day") + (hours ? ", " + plural(hours, "hour") : "");
+    }
+    return ms < 0 ? text + " from now" : text + " ago";
+  }
+
+  function localise(root) {
+    root.querySelectorAll("time[datetime]:not([data-local])").forEach(function (el) {
+      var moment = new Date(el.getAttribute("datetime"));
+      if (isNaN(moment.getTime())) return;
+      var utc = el.getAttribute("title") || el.textContent.trim();
+      el.setAttribute("title", utc + " · your time: " + moment.toLocaleString());
+      el.setAttribute("data-local", "");
+    });
+  }
+
+  function refreshRelative(root) {
+    var now = Date.now();
+    root.querySelectorAll("[data-since]").forEach(function (el) {
+      var moment = Date.parse(el.getAttribute("data-since"));
+      if (!isNaN(moment)) el.textContent = relative(now - moment);
+    });
+  }
+
+  function enhance() { localise(document); refreshRelative(document); }
+
+  document.addEventListener("DOMContentLoaded", enhance);
+  document.addEventListener("htmx:afterSettle", enhance);
+  setInterval(function () { refreshRelative(document); }, 15000);
+})();
