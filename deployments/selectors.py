@@ -284,3 +284,17 @@ def deployment_events(deployment: Deployment) -> list[TimelineEvent]:
     """The deployment's events, newest first as AppConfig orders them; one query."""
     rows = DeploymentEvent.objects.filter(deployment=deployment).order_by("-sequence")
     return [TimelineEvent(*row) for row in rows.values_list(*TimelineEvent._fields)]
+
+
+def stop_requests_waiting_for(user) -> int:
+    """Pending stop requests this user could approve now: on applications where they hold approve_stop, not
+    their own, not already decided by them."""
+    from deployments.models import StopRequest
+
+    approvable = applications_for(user, "deployments.approve_stop")
+    return (
+        StopRequest.objects.filter(status="pending", deployment__environment__application__in=approvable)
+        .exclude(requested_by=user)
+        .exclude(decisions__user=user)
+        .count()
+    )

@@ -92,6 +92,9 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         "active": selectors.dashboard_active(request.user),
         "recent": selectors.dashboard_recent(request.user),
         "health": selectors.sync_health(),
+        # Part of the page, not of the version token: it refreshes with the token's half-minute bucket or
+        # with any deployment change, at no cost to the unchanged poll.
+        "stops_waiting": selectors.stop_requests_waiting_for(request.user),
     }
     template = (
         "deployments/dashboard.html#live" if _partial(request) and held else "deployments/dashboard.html"

@@ -252,3 +252,13 @@ def test_it_stops_polling_the_panel_once_all_is_over(client, operator, deploymen
 def test_it_rejects_a_malformed_panel_version(client, operator, deployment):
     client.force_login(operator)
     assert client.get(reverse("stop_panel", args=_ids(deployment)), {"v": "<script>"}).status_code == 400
+
+
+def test_it_tells_an_approver_on_the_dashboard_how_many_requests_wait(client, operator, approver, deployment):
+    client.force_login(approver)
+    assert b"wait for your approval" not in client.get("/").content
+    _request(deployment, operator)
+    page = client.get("/")
+    assert b"1 stop request waits for your approval" in page.content
+    client.force_login(operator)
+    assert b"wait for your approval" not in client.get("/").content
