@@ -38,4 +38,9 @@ def _install_beat_schedule(sender: Celery, **kwargs) -> None:
             "schedule": 30.0,
             "options": {"expires": 30},
         },
+        "verify-audit-chain": {
+            "task": "audit.tasks.verify_audit_chain",
+            "schedule": float(settings.AUDIT_VERIFY_INTERVAL_SECONDS),
+            "options": {"expires": settings.AUDIT_VERIFY_INTERVAL_SECONDS},
+        },
     }

@@ -1,0 +1,286 @@
+"""Verification of the hash chain: the whole table (`verify_chain`, the command and the beat task) and an
+exported segment offline (`verify_segment`).
+
+A problem is reported at the first bad event's id, with why:
+- "changed": the event's content no longer matches its hash, or its link to its predecessor is broken
+  (one of the two was rewritten with a recomputed hash);
+- "missing": the sequence jumps (events were removed), or events verified earlier are gone;
+- "reordered": events are out of sequence order, or an event links to another event than its predecessor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from audit.chain import GENESIS, HASHED_FIELDS, hash_of_row, timestamp
+from audit.models import AuditEvent, AuditVerification, Source
+
+CHUNK = 5000
+_OCCURRED_AT = HASHED_FIELDS.index("occurred_at")
+_SEQUENCE = HASHED_FIELDS.index("sequence")
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    ok: bool
+    count: int
+    last_id: int | None = None
+    last_sequence: int | None = None
+    last_hash: str = ""
+    first_bad_id: int | None = None
+    problem: str = ""
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"audit chain intact: {self.count} events, last id {self.last_id}"
+        return f"audit chain broken at event {self.first_bad_id}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """An event seen intact by an earlier verification: it must still be there, unchanged."""
+
+    event_id: int
+    sequence: int
+    hash: str
+    checked_at: str = ""
+
+
+def _broken(event_id: int | None, problem: str, count: int) -> ChainResult:
+    return ChainResult(ok=False, count=count, first_bad_id=event_id, problem=problem)
+
+
+def _link_problem(event_id: int, prev_hash: str, prev_id: int | None) -> str:
+    elsewhere = (
+        AuditEvent.objects.filter(hash=prev_hash).exclude(id=event_id).values_list("id", flat=True).first()
+    )
+    if elsewhere is not None:
+        return f"reordered: it links to event {elsewhere}, not to its predecessor {prev_id}"
+    return f"changed: its link does not match the hash of event {prev_id} (one of the two was rewritten)"
+
+
+def _sqlite_timestamp(stored: str) -> str:
+    # Django stores an aware datetime in SQLite as the text of its naive UTC value, `str(datetime)`:
+    # "2026-11-02 09:00:00.123456", without the fraction when it is zero.
+    return f"{stored[:10]}T{stored[11:19]}.{stored[20:26] or '000000'}Z"
+
+
+def _chain_rows(chunk_size: int) -> Iterator[tuple]:
+    """(id, prev_hash, hash, *HASHED_FIELDS) of every event in id order, occurred_at already canonical text,
+    through a server-side cursor on PostgreSQL: plain tuples, no model instances, no per-value converters."""
+    columns = {
+        # The database formats the timestamp itself.
+        "postgresql": "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+        # Read as text: SQLite's declared-type converter would parse it into a datetime first.
+        "sqlite": "CAST(occurred_at AS TEXT)",
+    }
+    if connection.vendor not in columns:
+        for event_id, prev_hash, stored_hash, *values in (
+            AuditEvent.objects.order_by("id")
+            .values_list("id", "prev_hash", "hash", *HASHED_FIELDS)
+            .iterator(chunk_size=chunk_size)
+        ):
+            values[_OCCURRED_AT] = timestamp(values[_OCCURRED_AT])
+            yield (event_id, prev_hash, stored_hash, *values)
+        return
+    selected = ", ".join(
+        columns[connection.vendor] if name == "occurred_at" else name for name in HASHED_FIELDS
+    )
+    sqlite = connection.vendor == "sqlite"
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(f"SELECT id, prev_hash, hash, {selected} FROM audit_auditevent ORDER BY id")  # noqa: S608
+        while rows := cursor.fetchmany(chunk_size):
+            if sqlite:
+                for row in rows:
+                    values = list(row)
+                    values[3 + _OCCURRED_AT] = _sqlite_timestamp(values[3 + _OCCURRED_AT])
+                    yield values
+            else:
+                yield from rows
+
+
+def verify_chain(*, anchor: Anchor | None = None, chunk_size: int = CHUNK) -> ChainResult:
+    """Walk every event in id order, in chunks of plain tuples, recomputing each hash and checking sequence
+    and link. Stops at the first problem."""
+    expected_sequence, expected_prev, prev_id = 1, GENESIS, None
+    count = 0
+    for row in _chain_rows(chunk_size):
+        event_id, prev_hash, stored_hash = row[0], row[1], row[2]
+        values = row[3:]
+        sequence = values[_SEQUENCE]
+        if hash_of_row(prev_hash, values) != stored_hash:
+            return _broken(event_id, "changed: its content does not match its hash", count)
+        if sequence != expected_sequence:
+            if sequence < expected_sequence:
+                return _broken(
+                    event_id,
+                    f"reordered: sequence {sequence} comes after sequence {expected_sequence - 1}",
+                    count,
+                )
+            moved = AuditEvent.objects.filter(sequence=expected_sequence).values_list("id", flat=True).first()
+            if moved is not None:
+                return _broken(
+                    event_id,
+                    f"reordered: sequence {sequence} where {expected_sequence} was expected "
+                    f"(sequence {expected_sequence} is stored later, as event {moved})",
+                    count,
+                )
+            gap = (
+                f"sequence {expected_sequence}"
+                if sequence == expected_sequence + 1
+                else f"sequences {expected_sequence}-{sequence - 1}"
+            )
+            return _broken(event_id, f"missing: the event(s) with {gap} before this one are gone", count)
+        if prev_hash != expected_prev:
+            return _broken(event_id, _link_problem(event_id, prev_hash, prev_id), count)
+        if anchor is not None and sequence == anchor.sequence and stored_hash != anchor.hash:
+            return _broken(
+                event_id,
+                f"changed: it is not the event verified as sequence {sequence} at {anchor.checked_at} "
+                "(the chain was rewritten from here or earlier)",
+                count,
+            )
+        count += 1
+        expected_sequence, expected_prev, prev_id = sequence + 1, stored_hash, event_id
+    if anchor is not None and anchor.sequence >= expected_sequence:
+        return _broken(
+            anchor.event_id,
+            f"missing: the chain ends at sequence {expected_sequence - 1}, but sequence {anchor.sequence} "
+            f"was verified at {anchor.checked_at}",
+            count,
+        )
+    return ChainResult(
+        ok=True,
+        count=count,
+        last_id=prev_id,
+        last_sequence=expected_sequence - 1 if count else None,
+        last_hash=expected_prev if count else "",
+    )
+
+
+def latest_anchor() -> Anchor | None:
+    verification = (
+        AuditVerification.objects.filter(ok=True, last_sequence__isnull=False)
+        .order_by("-checked_at", "-id")
+        .first()
+    )
+    if verification is None:
+        return None
+    return Anchor(
+        event_id=verification.last_event_id,
+        sequence=verification.last_sequence,
+        hash=verification.last_hash,
+        checked_at=timestamp(verification.checked_at),
+    )
+
+
+def chain_verify(*, source: str = Source.COMMAND) -> tuple[ChainResult, AuditVerification]:
+    """Verify the whole chain against the last intact verification (its last event must still be there,
+    unchanged) and store the result for the review page and the next run."""
+    started = time.perf_counter()
+    result = verify_chain(anchor=latest_anchor())
+    verification = AuditVerification.objects.create(
+        checked_at=timezone.now(),
+        ok=result.ok,
+        event_count=result.count,
+        last_event_id=result.last_id if result.ok else result.first_bad_id,
+        last_sequence=result.last_sequence,
+        last_hash=result.last_hash,
+        first_bad_id=result.first_bad_id,
+        problem=result.problem,
+        source=source,
+        duration_ms=min(int((time.perf_counter() - started) * 1000), 2**31 - 1),
+    )
+    return result, verification
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Exported segments, offline
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    ok: bool
+    count: int
+    first_bad_id: int | None = None
+    problem: str = ""
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"audit export intact: {self.count} events"
+        where = f"event {self.first_bad_id}" if self.first_bad_id is not None else "the manifest"
+        return f"audit export broken at {where}: {self.problem}"
+
+
+def verify_segment(
+    rows: Iterable[dict[str, Any]], manifest: dict[str, Any] | Callable[[], dict | None] | None = None
+) -> SegmentResult:
+    """Check an exported segment: every row's hash from its own fields and prev_hash; ids and sequences
+    increasing; adjacent events (consecutive sequences) linked; with a contiguous manifest, no sequence
+    missing; and the manifest's count, first and last event and digest. `rows` are dicts of EXPORT_FIELDS.
+    `manifest` may be a callable, asked once the rows are read (a JSON Lines export's last line)."""
+    digest = hashlib.sha256()
+    count, previous, first, gap = 0, None, None, None
+    for row in rows:
+        event_id = row["id"]
+        values = tuple(row[name] for name in HASHED_FIELDS)
+        if hash_of_row(row["prev_hash"], values) != row["hash"]:
+            return SegmentResult(False, count, event_id, "changed: its content does not match its hash")
+        if previous is None:
+            first = row
+            if row["sequence"] == 1 and row["prev_hash"] != GENESIS:
+                return SegmentResult(
+                    False, count, event_id, "changed: the first event does not start the chain"
+                )
+        else:
+            if row["id"] <= previous["id"] or row["sequence"] <= previous["sequence"]:
+                return SegmentResult(
+                    False, count, event_id, f"reordered: it comes after event {previous['id']} in the export"
+                )
+            adjacent = row["sequence"] == previous["sequence"] + 1
+            if adjacent and row["prev_hash"] != previous["hash"]:
+                return SegmentResult(
+                    False,
+                    count,
+                    event_id,
+                    f"changed: its link does not match the hash of event {previous['id']}",
+                )
+            if not adjacent and gap is None:
+                gap = (count, event_id, previous["sequence"] + 1)
+        digest.update(row["hash"].encode())
+        count += 1
+        previous = row
+    if callable(manifest):
+        manifest = manifest()
+    if manifest is None:
+        return SegmentResult(True, count)
+    if manifest.get("contiguous") and gap is not None:
+        at, event_id, sequence = gap
+        return SegmentResult(
+            False, at, event_id, f"missing: sequence {sequence} is not in this contiguous export"
+        )
+    expected = {
+        "count": count,
+        "first_id": first["id"] if first else None,
+        "first_hash": first["hash"] if first else None,
+        "last_id": previous["id"] if previous else None,
+        "last_hash": previous["hash"] if previous else None,
+        "digest": digest.hexdigest(),
+    }
+    for key, value in expected.items():
+        if manifest.get(key) != value:
+            why = "missing" if key in ("count", "last_id", "first_id") else "changed"
+            return SegmentResult(
+                False,
+                count,
+                None,
+                f"{why}: the manifest's {key} is {manifest.get(key)!r}, the export's {value!r}",
+            )
+    return SegmentResult(True, count)

@@ -1,0 +1,79 @@
+"""Fixtures for the audit trail's tests: events made through the real record(), deployments to point them
+at, and a way to tamper with the table behind the application's back."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+from django.db import connection
+from django.test import RequestFactory
+
+import audit
+from audit.models import AuditEvent
+from audit.triggers import create_triggers, drop_triggers
+from tests.factories import DeploymentFactory, EnvironmentFactory
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def deployment(db):
+    environment = EnvironmentFactory(
+        application__application_id="pay1234",
+        application__name="payments",
+        environment_id="prod123",
+        name="prod",
+    )
+    return DeploymentFactory(environment=environment, deployment_number=7, state="DEPLOYING")
+
+
+@pytest.fixture
+def make_events(db):
+    """`make_events(n, **record_kwargs)`: n events through record(), oldest first."""
+
+    def make(count: int, **kwargs) -> list[AuditEvent]:
+        kwargs.setdefault("action", "sync.requested")
+        return [audit.record(**kwargs) for _ in range(count)]
+
+    return make
+
+
+@pytest.fixture
+def web_request(rf: RequestFactory):
+    """`web_request(user=None, **meta)`: a GET request as the middleware would leave it."""
+
+    def make(user=None, path: str = "/somewhere/", **meta):
+        request = rf.get(path, **meta)
+        if user is not None:
+            request.user = user
+        else:
+            from django.contrib.auth.models import AnonymousUser
+
+            request.user = AnonymousUser()
+        return request
+
+    return make
+
+
+@contextmanager
+def behind_the_apps_back():
+    """Lift the append-only triggers (inside the test's transaction, which rolls the change back anyway) and
+    give a raw cursor: what someone with direct database access could do."""
+    drop_triggers(connection)
+    try:
+        with connection.cursor() as cursor:
+            yield cursor
+    finally:
+        create_triggers(connection)
+
+
+def swap_ids(cursor, first: int, second: int) -> None:
+    """Exchange two events' positions in id order, leaving their contents alone."""
+    cursor.execute("UPDATE audit_auditevent SET id = %s WHERE id = %s", [-first, first])
+    cursor.execute("UPDATE audit_auditevent SET id = %s WHERE id = %s", [first, second])
+    cursor.execute("UPDATE audit_auditevent SET id = %s WHERE id = %s", [second, -first])
+
+
+def only_postgresql(reason: str):
+    return pytest.mark.skipif(connection.vendor != "postgresql", reason=reason)

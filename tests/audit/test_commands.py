@@ -1,0 +1,102 @@
+"""manage.py verify_audit (the chain, and exported segments offline) and the role command's events."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from audit.models import AuditEvent, AuditVerification
+from tests.audit.conftest import behind_the_apps_back
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_reports_an_intact_chain_and_exits_0(make_events, capsys):
+    events = make_events(4)
+    call_command("verify_audit")
+    assert capsys.readouterr().out.strip() == f"audit chain intact: 4 events, last id {events[-1].pk}"
+    assert AuditVerification.objects.get().ok
+
+
+def test_it_reports_the_first_bad_event_and_exits_1(make_events, capsys):
+    events = make_events(4)
+    with behind_the_apps_back() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET actor_username = 'mallory' WHERE id = %s", [events[2].pk])
+
+    with pytest.raises(SystemExit) as exit_:
+        call_command("verify_audit")
+
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [
+        f"audit chain broken at event {events[2].pk}: changed: its content does not match its hash"
+    ]
+    assert AuditVerification.objects.get().first_bad_id == events[2].pk
+
+
+def _download(client, name: str, path, **query) -> None:
+    response = client.get(reverse(name), query)
+    path.write_bytes(b"".join(response.streaming_content) if response.streaming else response.content)
+    return response
+
+
+def test_it_verifies_an_exported_jsonl_offline(client_for, auditor, make_events, tmp_path, capsys):
+    make_events(6)
+    export = tmp_path / "audit.jsonl"
+    _download(client_for(auditor), "audit_export_jsonl", export)
+
+    call_command("verify_audit", "--export", str(export))
+    assert capsys.readouterr().out.strip().startswith("audit export intact: ")
+
+    lines = export.read_text().splitlines()
+    row = json.loads(lines[1])
+    row["outcome"] = "denied"
+    lines[1] = json.dumps(row)
+    export.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SystemExit):
+        call_command("verify_audit", "--export", str(export))
+    assert (
+        capsys.readouterr().err.strip()
+        == f"audit export broken at event {row['id']}: changed: its content does not match its hash"
+    )
+
+
+def test_it_verifies_an_exported_csv_with_its_manifest(client_for, auditor, make_events, tmp_path, capsys):
+    make_events(6, reason="=cmd|' /C calc'!A0\nsecond line")
+    client = client_for(auditor)
+    export, manifest = tmp_path / "audit.csv", tmp_path / "manifest.json"
+    upto = _download(client, "audit_export_csv", export)["X-Audit-Upto"]
+    _download(client, "audit_export_manifest", manifest, upto=upto)
+
+    call_command("verify_audit", "--export", str(export), "--manifest", str(manifest))
+    assert (
+        capsys.readouterr().out.strip()
+        == f"audit export intact: {json.loads(manifest.read_text())['manifest']['count']} events"
+    )
+
+    # A row dropped from the CSV is caught by the manifest.
+    lines = export.read_bytes().split(b"\r\n")
+    export.write_bytes(b"\r\n".join(lines[:3] + lines[4:]))
+    with pytest.raises(SystemExit):
+        call_command("verify_audit", "--export", str(export), "--manifest", str(manifest))
+    assert "missing" in capsys.readouterr().err
+
+
+def test_it_records_role_grants_and_revocations_from_the_command(make_user, capsys):
+    make_user(username="dora")
+    call_command("roles", "grant", "dora", "operator")
+    call_command("roles", "grant", "dora", "operator")  # already held: nothing changes, nothing recorded
+    call_command("roles", "revoke", "dora", "operator")
+
+    events = list(AuditEvent.objects.filter(target_label__contains="dora").order_by("id"))
+    assert [(e.action, e.source, e.actor_username) for e in events] == [
+        ("role.granted", "command", "system"),
+        ("role.revoked", "command", "system"),
+    ]
+    details = json.loads(events[0].details)
+    assert details["user"] == "dora" and details["role"] == "operator" and details["all_applications"] is True
+    assert "os_user" in details
+    assert events[0].target_label == "operator for dora on all applications"
