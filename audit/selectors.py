@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from audit.chain import EXPORT_FIELDS
 from audit.models import AuditEvent, AuditVerification
-from deployments.models import Deployment, RoleGrant
-from deployments.selectors import VIEW, applications_for, user_may
+from deployments.models import Deployment
+from deployments.selectors import VIEW, applications_for, grants_holding, holds, user_may
 
 REVIEW = "audit.review_audit"
 EXPORT = "audit.export_audit"
@@ -48,16 +48,17 @@ def audit_scope(user, perm: str = REVIEW) -> AuditScope:
         return AuditScope(False)
     if user.is_superuser:
         return AuditScope(True)
-    app_label, codename = perm.split(".", 1)
-    everywhere = RoleGrant.objects.filter(
-        user=user,
-        application__isnull=True,
-        group__permissions__codename=codename,
-        group__permissions__content_type__app_label=app_label,
-    ).exists()
-    if everywhere:
+    if grants_holding(user, perm).filter(application__isnull=True).exists():
         return AuditScope(True)
     return AuditScope(False, tuple(applications_for(user, perm).values_list("application_id", flat=True)))
+
+
+def may_review(user) -> bool:
+    """Whether the navigation offers the audit trail: a role carrying review_audit, for every application or
+    for some; one query (none for a superuser or an anonymous visitor)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or grants_holding(user, REVIEW).exists()
 
 
 @dataclass(frozen=True)
@@ -217,23 +218,31 @@ class DeploymentAuditEvents(list):
     reviewable: bool = False
 
 
-def events_for_deployment(deployment: Deployment, user, limit: int = 50) -> DeploymentAuditEvents:
-    """The deployment's newest audit events (its stop requests' included), for its detail page: two queries.
+def events_for_deployment(
+    deployment: Deployment, user, limit: int = 50, permissions: set[str] | None = None
+) -> DeploymentAuditEvents:
+    """The deployment's newest audit events (its stop requests' included), for its detail page: two queries,
+    or one when the caller passes the user's `permissions` on the application (`permissions_on`).
 
     Who sees them: auditors of the application (review_audit), and anyone who may view the application,
     since the page answers "who did what to this deployment" for the people who operate it. Everyone else
     gets an empty list. Only auditors get links to the full event (address, user agent, details)."""
     application = deployment.environment.application
     result = DeploymentAuditEvents()
-    result.reviewable = user_may(user, REVIEW, application)
     events = AuditEvent.objects.filter(
         application_id=application.application_id,
         environment_id=deployment.environment.environment_id,
         deployment_number=deployment.deployment_number,
     )
-    if not result.reviewable:
-        # The view check rides along in the events query instead of costing one of its own.
-        events = events.filter(Exists(applications_for(user, VIEW).filter(pk=application.pk)))
+    if permissions is not None:
+        result.reviewable = holds(permissions, REVIEW)
+        if not (result.reviewable or holds(permissions, VIEW)):
+            return result
+    else:
+        result.reviewable = user_may(user, REVIEW, application)
+        if not result.reviewable:
+            # The view check rides along in the events query instead of costing one of its own.
+            events = events.filter(Exists(applications_for(user, VIEW).filter(pk=application.pk)))
     result.extend(events.order_by("-id")[:limit])
     return result
 

@@ -36,11 +36,20 @@ from django.core.management import call_command  # noqa: E402
 from appconfig_emulator import Emulator  # noqa: E402
 from deployments import sync  # noqa: E402
 from deployments.appconfig import client_for, forget_clients  # noqa: E402
-from deployments.models import Account, Application, Deployment, DeploymentEvent, Environment, SyncRun  # noqa: E402
+from deployments.models import (  # noqa: E402
+    ACTIVE_STATES,
+    Account,
+    Application,
+    Deployment,
+    DeploymentEvent,
+    Environment,
+    SyncRun,
+)
 
 
 def floor(url: str) -> tuple[float, int]:
-    """The same List calls, bare boto3, one loop, results thrown away."""
+    """The same API calls, bare boto3, one loop, results thrown away: the List calls, and a GetDeployment
+    for each deployment the list shows in progress (as sync makes)."""
     client = boto3.client("appconfig", endpoint_url=url, region_name="us-east-1")
     calls = 0
     started = time.perf_counter()
@@ -57,10 +66,18 @@ def floor(url: str) -> tuple[float, int]:
         environments = client.list_environments(ApplicationId=application["Id"], MaxResults=50)["Items"]
         calls += 1
         for environment in environments:
-            client.list_deployments(
+            deployments = client.list_deployments(
                 ApplicationId=application["Id"], EnvironmentId=environment["Id"], MaxResults=50
-            )
+            )["Items"]
             calls += 1
+            for deployment in deployments:
+                if deployment["State"] in ACTIVE_STATES:
+                    client.get_deployment(
+                        ApplicationId=application["Id"],
+                        EnvironmentId=environment["Id"],
+                        DeploymentNumber=deployment["DeploymentNumber"],
+                    )
+                    calls += 1
     return time.perf_counter() - started, calls
 
 

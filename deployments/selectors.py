@@ -29,7 +29,8 @@ from deployments.models import (
 VIEW = "deployments.view_console"
 
 
-def _grants(user, perm: str) -> QuerySet[RoleGrant]:
+def grants_holding(user, perm: str) -> QuerySet[RoleGrant]:
+    """The user's role grants (for every application or for one) whose role carries `perm`."""
     app_label, codename = perm.split(".", 1)
     return RoleGrant.objects.filter(
         user=user,
@@ -46,11 +47,22 @@ def applications_for(user: AbstractBaseUser | AnonymousUser, perm: str = VIEW) -
         return Application.objects.none()
     if user.is_superuser:
         return Application.objects.all()
-    grants = _grants(user, perm)
-    # One lazy queryset (no query here): pages that fetch one object by a join through it, such as an
-    # unchanged live poll answering 204, stay within session + user + that object.
-    return Application.objects.filter(
-        Exists(grants.filter(application__isnull=True)) | Q(pk__in=grants.values("application_id"))
+    # One lazy queryset (no query here).
+    return Application.objects.filter(holds_on(user, perm, "pk"))
+
+
+def holds_on(user: AbstractBaseUser | AnonymousUser, perm: str, application: str) -> Exists | Q:
+    """A filter: `user` holds `perm` on the application that the outer query's `application` path names
+    ("pk" on Application, "environment__application" on Deployment). Pages that fetch one object filter
+    with it directly, so an unchanged live poll answering 204 stays within session + user + that object, and
+    the query has one correlated subquery to build (Django's query compilation, not the database, is most
+    of such a page's cost)."""
+    if not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    if user.is_superuser:
+        return Q()
+    return Exists(
+        grants_holding(user, perm).filter(Q(application__isnull=True) | Q(application=OuterRef(application)))
     )
 
 
@@ -143,7 +155,7 @@ def visible_environment(user, application_id: str, environment_id: str) -> Envir
     return (
         Environment.objects.select_related("application")
         .filter(
-            application__in=applications_for(user),
+            holds_on(user, VIEW, "application"),
             application__application_id=application_id,
             environment_id=environment_id,
         )
@@ -157,7 +169,7 @@ def visible_deployment(user, application_id: str, environment_id: str, deploymen
     return (
         Deployment.objects.select_related("environment__application")
         .filter(
-            environment__application__in=applications_for(user),
+            holds_on(user, VIEW, "environment__application"),
             environment__application__application_id=application_id,
             environment__environment_id=environment_id,
             deployment_number=deployment_number,

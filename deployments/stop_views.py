@@ -120,13 +120,16 @@ def stop_panel(request: HttpRequest, application_id: str, environment_id: str, d
     return response
 
 
-def stopping_panel_context(deployment: Deployment, user) -> dict:
-    """Everything the panel shows, in at most three queries; `panel_version` changes whenever any of it
-    does."""
+def stopping_panel_context(deployment: Deployment, user, permissions: set[str] | None = None) -> dict:
+    """Everything the panel shows, in at most three queries (two when the caller passes the user's
+    `permissions` on the application); `panel_version` changes whenever any of it does."""
     # At most one request is open per deployment, and it is always the newest.
     latest = StopRequest.objects.filter(deployment=deployment).select_related("requested_by").first()
     preview = stopping.stop_preview(
-        deployment=deployment, user=user, open_request=latest if latest and latest.is_open else None
+        deployment=deployment,
+        user=user,
+        open_request=latest if latest and latest.is_open else None,
+        permissions=permissions,
     )
     decisions = list(latest.decisions.select_related("user")) if latest else []
     approvals = [d for d in decisions if d.verdict == "approve"]

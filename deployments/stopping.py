@@ -118,10 +118,16 @@ class StopPreview:
 
 
 def stop_preview(
-    *, deployment: Deployment, user: AbstractBaseUser, open_request: StopRequest | None | bool = False
+    *,
+    deployment: Deployment,
+    user: AbstractBaseUser,
+    open_request: StopRequest | None | bool = False,
+    permissions: set[str] | None = None,
 ) -> StopPreview:
-    """`open_request`: pass what the caller already read (None for "there is none") to spare a query."""
-    permissions = permissions_on(user, deployment.environment.application)
+    """`open_request`: pass what the caller already read (None for "there is none") to spare a query;
+    `permissions`: the user's on the deployment's application (`permissions_on`), likewise."""
+    if permissions is None:
+        permissions = permissions_on(user, deployment.environment.application)
     kind = available_kind(deployment)
     bake_left = None
     if deployment.state == DeploymentState.BAKING and deployment.started_at:

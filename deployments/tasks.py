@@ -95,7 +95,9 @@ def fetch_deployment_details(*, deployment_id: int) -> None:
     reject_on_worker_lost=True,  # ...and requeued, instead of acknowledged as if it had finished
     max_retries=5,
     time_limit=settings.STOP_TASK_TIME_LIMIT,
-    soft_time_limit=settings.STOP_TASK_TIME_LIMIT - 5,
+    # A few seconds before the hard limit (a fifth of it for the shortest limits, never zero, which would
+    # mean none), for the execution to record an ambiguous outcome instead of dying silently.
+    soft_time_limit=settings.STOP_TASK_TIME_LIMIT - min(5, settings.STOP_TASK_TIME_LIMIT // 5),
 )
 def stop_execute(self, *, stop_request_id: int) -> None:
     try:

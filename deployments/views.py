@@ -183,7 +183,10 @@ def deployment_detail(
         return HttpResponse(status=204) if live else HttpResponseStopPolling()
     context = _deployment_context(request, deployment, live)
     if not polled:
-        context["audit_events"] = events_for_deployment(deployment, request.user)
+        # The viewer's rights on the application, read once for the stop panel and the audit aside.
+        permissions = selectors.permissions_on(request.user, deployment.environment.application)
+        context["permissions"] = permissions
+        context["audit_events"] = events_for_deployment(deployment, request.user, permissions=permissions)
         return render(request, "deployments/deployment_detail.html", context)
     body = render_to_string("deployments/deployment_detail.html#poll", context, request)
     return HttpResponse(body) if live else HttpResponseStopPolling(body)

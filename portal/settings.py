@@ -72,6 +72,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.console",
+                "audit.context_processors.navigation",
             ],
         },
     },
@@ -207,6 +208,8 @@ STOP_TASK_TIME_LIMIT = env_int("STOP_TASK_TIME_LIMIT", 120, minimum=5)
 STOP_MAX_ATTEMPTS = env_int("STOP_MAX_ATTEMPTS", 6, minimum=1, maximum=20)
 if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= STOP_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("STOP_TASK_TIME_LIMIT must be below CELERY_VISIBILITY_TIMEOUT")
+if STOP_EXECUTION_LEASE_SECONDS <= STOP_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("STOP_EXECUTION_LEASE_SECONDS must be above STOP_TASK_TIME_LIMIT")
 # Optional Slack-compatible incoming webhook for stop notifications; the console's own base URL for links.
 STOP_WEBHOOK_URL = env_str("STOP_WEBHOOK_URL")
 CONSOLE_BASE_URL = env_str("CONSOLE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")

@@ -10,4 +10,6 @@ register = template.Library()
 
 @register.inclusion_tag("deployments/stop/_panel_body.html", takes_context=True)
 def stop_panel(context, deployment):
-    return stopping_panel_context(deployment, context["request"].user) | {"request": context["request"]}
+    # The page may already hold the viewer's permissions on the application (`permissions`): one query less.
+    panel = stopping_panel_context(deployment, context["request"].user, context.get("permissions"))
+    return panel | {"request": context["request"]}

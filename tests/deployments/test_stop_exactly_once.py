@@ -128,6 +128,12 @@ def test_it_loses_no_approved_request_while_the_broker_is_down(
     assert emulator.counters()["StopDeployment"] == 1
 
 
+# The shortest time limit settings accept, and a lease just above it (settings refuse a lease that a live
+# worker could outlast), so the takeover comes a few seconds after the kill.
+TASK_TIME_LIMIT = 5
+LEASE = TASK_TIME_LIMIT + 1
+
+
 def _worker_process(redis_url: str, lease: int) -> subprocess.Popen:
     db = connection.settings_dict
     if connection.vendor == "postgresql":
@@ -140,6 +146,7 @@ def _worker_process(redis_url: str, lease: int) -> subprocess.Popen:
         "REDIS_URL": redis_url,
         "DJANGO_SECRET_KEY": "tests-only",
         "STOP_EXECUTION_LEASE_SECONDS": str(lease),
+        "STOP_TASK_TIME_LIMIT": str(TASK_TIME_LIMIT),
         "APPCONFIG_READ_TIMEOUT": "15",
     }
     return subprocess.Popen(
@@ -172,12 +179,12 @@ def _worker_process(redis_url: str, lease: int) -> subprocess.Popen:
 def test_it_survives_a_worker_killed_while_stop_deployment_is_in_flight(
     live, operator, emulator, celery_app, redis_url, settings
 ):
-    settings.STOP_EXECUTION_LEASE_SECONDS = 2
+    settings.STOP_EXECUTION_LEASE_SECONDS = LEASE
     environment = live.environment
     environment.approvals_required = 0
     environment.save()
     emulator.add_fault(operation="StopDeployment", kind="latency", count=1, seconds=3)
-    worker = _worker_process(redis_url, lease=2)
+    worker = _worker_process(redis_url, lease=LEASE)
     try:
         stop_request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
         _wait_for(lambda: emulator.counters().get("StopDeployment", 0) == 1, what="StopDeployment in flight")
@@ -185,8 +192,8 @@ def test_it_survives_a_worker_killed_while_stop_deployment_is_in_flight(
         worker.wait(timeout=10)
         assert _status(stop_request) == StopStatus.EXECUTING
 
-        time.sleep(3.5)  # the emulator answers (to nobody) and the lease lapses
-        worker = _worker_process(redis_url, lease=2)
+        time.sleep(LEASE + 1.5)  # the emulator answers (to nobody) and the lease lapses
+        worker = _worker_process(redis_url, lease=LEASE)
         tasks.stop_relay.delay()  # beat's relay finds the silent executing request
         _wait_for(lambda: _status(stop_request) == StopStatus.SUCCEEDED, timeout=60, what="the takeover")
     finally:
