@@ -12,10 +12,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.exceptions
+import botocore.session
+import botocore.utils
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 from django.conf import settings
@@ -254,16 +257,32 @@ def _build_boto_client(key: _ClientKey) -> Any:
         retries={"mode": "standard", "total_max_attempts": settings.APPCONFIG_MAX_ATTEMPTS},
         max_pool_connections=20,
     )
-    session = boto3.session.Session(region_name=key.region)
+    base = botocore.session.get_session()
+    base.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
+    session = boto3.session.Session(botocore_session=base, region_name=key.region)
     if key.role_arn:
-        _assume_role(session, key.role_arn)
+        _assume_role(base, key.role_arn)
     return session.client("appconfig", endpoint_url=key.endpoint_url or None, config=config)
 
 
-def _assume_role(session: Any, role_arn: str) -> None:
+def parse_timestamp(value: Any) -> datetime:
+    """The clients' timestamp parser. AppConfig's model declares its timestamps ISO 8601, which botocore's
+    default parser reads through dateutil: about a third of a sync's time, spent on every StartedAt,
+    CompletedAt and OccurredAt. The standard library reads them far faster; anything it does not take (an
+    epoch number, an odd format) still goes to botocore's own parser."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return botocore.utils.parse_timestamp(value)
+
+
+def _assume_role(base: Any, role_arn: str) -> None:
     # The same refreshing credentials boto3 builds for a profile with role_arn: assumed lazily, renewed
-    # before they expire, so a long-lived worker never holds stale keys.
-    base = session._session  # botocore session behind the boto3 one
+    # before they expire, so a long-lived worker never holds stale keys. `base`: the botocore session.
     fetcher = AssumeRoleCredentialFetcher(
         client_creator=base.create_client,
         source_credentials=base.get_credentials(),
