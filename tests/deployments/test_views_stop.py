@@ -73,18 +73,39 @@ def test_it_lets_only_requesters_post_a_stop(client, make_user, deployment, role
 
 
 @pytest.mark.parametrize("role", list(MATRIX))
-def test_it_lets_only_approvers_approve(client, make_user, operator, deployment, role):
+@pytest.mark.parametrize("scoped", [False, True], ids=["all-applications", "this-application"])
+def test_it_lets_only_break_glass_stop_without_approval(client, make_user, deployment, role, scoped):
+    application = deployment.environment.application if scoped else None
+    user = make_user(role, username=f"{role}-{scoped}", application=application)
+    client.force_login(user)
+
+    response = client.post(_stop_url(deployment), {"kind": "stop", "reason": "outage", "break_glass": "on"})
+
+    if role == Role.BREAK_GLASS:
+        assert response.status_code == 302
+        stop_request = StopRequest.objects.get(deployment=deployment)
+        assert stop_request.break_glass and stop_request.status == StopStatus.APPROVED
+    else:
+        assert response.status_code == 403
+        assert not StopRequest.objects.exists()
+        assert AuditEvent.objects.filter(action="access.denied", actor_username=user.username).count() == 1
+
+
+@pytest.mark.parametrize("action", ["approve", "reject"])
+@pytest.mark.parametrize("role", list(MATRIX))
+def test_it_lets_only_approvers_decide(client, make_user, operator, deployment, role, action):
     stop_request = _request(deployment, operator)
     user = make_user(role, username=f"decider-{role}")
     client.force_login(user)
 
-    response = client.post(reverse("stop_request_approve", args=[stop_request.pk]), {"comment": "ok"})
+    url = reverse(f"stop_request_{action}", args=[stop_request.pk])
+    response = client.post(url, {"comment": "ok"})
 
     stop_request.refresh_from_db()
     _, may_approve = MATRIX[role]
     if may_approve:
         assert response.status_code == 302
-        assert stop_request.status == StopStatus.APPROVED
+        assert stop_request.status == {"approve": StopStatus.APPROVED, "reject": StopStatus.REJECTED}[action]
     else:
         assert response.status_code == 403
         assert stop_request.status == StopStatus.PENDING
