@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint format bench clean
+.PHONY: run test manage lint format bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("error: Python 3.11 or newer is required (PYTHON=$(PYTHON))") if sys.version_info < (3, 11) else None'
@@ -17,6 +17,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# One management command with make run's environment (database, emulator, demo mode): make manage ARGS="roles list"
+manage: $(VENV)/.installed
+	$(PY) -m portal.devrun manage $(ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

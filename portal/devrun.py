@@ -5,6 +5,9 @@
 2. Migrate, and in demo mode create the demo Account and one demo user per role (printed below).
 3. Hand over to honcho with the chosen Procfile entries.
 A second run reuses the database and the emulator's state file under var/.
+
+`python -m portal.devrun manage <command> ...` (`make manage ARGS="..."`) runs one management command with
+the same environment, against the same database and emulator, while `make run` is up or not.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ def _environment() -> tuple[dict[str, str], list[str]]:
 def main() -> None:
     env, processes = _environment()
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
+    if sys.argv[1:2] == ["manage"]:
+        os.execve(sys.executable, [*manage, *sys.argv[2:]], env)
     steps = [[*manage, "migrate", "--no-input", "-v", "0"]]
     if env.get("PORTAL_DEMO_MODE") == "1":
         steps.append([*manage, "demo_setup"])
