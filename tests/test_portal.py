@@ -106,8 +106,16 @@ def _check(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 def test_it_refuses_to_start_without_a_secret_outside_debug():
     result = _check({})
-    assert result.returncode != 0
-    assert "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off" in result.stderr
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_it_reports_a_malformed_setting_in_one_line():
+    result = _check({"DJANGO_SECRET_KEY": "x" * 50, "SYNC_INTERVAL_SECONDS": "soon"})
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: SYNC_INTERVAL_SECONDS")
+    assert result.stderr.count("\n") == 1
 
 
 def test_it_passes_the_deploy_checklist_with_production_settings():
@@ -121,3 +129,17 @@ def test_it_passes_the_deploy_checklist_with_production_settings():
         "WARNING",
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_it_runs_one_management_command_with_the_dev_runners_environment(tmp_path):
+    ours = ("DJANGO_", "PORTAL_", "AWS_", "REDIS_")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    result = subprocess.run(
+        [sys.executable, "-m", "portal.devrun", "manage", "diffsettings", "--all"],
+        env={**clean, "PORTAL_VAR_DIR": str(tmp_path), "DATABASE_URL": ""},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "DEBUG = True" in result.stdout and "DEMO_MODE = True" in result.stdout
+    assert "AWS_ENDPOINT_URL_APPCONFIG = 'http://127.0.0.1:4566'" in result.stdout
