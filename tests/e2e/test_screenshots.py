@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from appconfig_emulator import Emulator, ScaledClock
-from deployments import appconfig, sync
+from deployments import appconfig, stopping, sync
 from deployments.models import Account, Deployment, Role
 from tests.e2e.conftest import BackgroundSync, log_in
 
@@ -29,7 +29,7 @@ pytestmark = [
 def test_it_takes_the_readme_screenshots(browser, live_server, make_user, serialised, eager_tasks, settings):
     target = Path(os.environ["SCREENSHOTS_DIR"])
     target.mkdir(parents=True, exist_ok=True)
-    make_user(Role.OPERATOR, username="operator")
+    operator = make_user(Role.OPERATOR, username="operator")
     emulator = Emulator(clock=ScaledClock(30)).start(host="127.0.0.1", port=0)
     syncer = None
     try:
@@ -61,6 +61,26 @@ def test_it_takes_the_readme_screenshots(browser, live_server, make_user, serial
                 re.compile("PERCENTAGE_UPDATED.*PERCENTAGE_UPDATED", re.S), timeout=60_000
             )
             page.screenshot(path=target / f"deployment{name}.png", full_page=True)
+            context.close()
+
+        # An approver's queue with a request waiting, and the auditor's view of the trail it left.
+        with serialised:
+            environment.approvals_required = 1
+            environment.save(update_fields=["approvals_required"])
+            stopping.stop_request_create(
+                deployment=deployment, user=operator, reason="error rate up after the rollout started"
+            )
+        make_user(Role.APPROVER, username="approver")
+        make_user(Role.AUDITOR, username="auditor")
+        for username, path, name in (
+            ("approver", "/stop-requests/", "stop-requests"),
+            ("auditor", "/audit/", "audit"),
+        ):
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="UTC")
+            page = context.new_page()
+            log_in(page, live_server, username)
+            page.goto(f"{live_server.url}{path}")
+            page.screenshot(path=target / f"{name}.png", full_page=True)
             context.close()
     finally:
         if syncer is not None:
