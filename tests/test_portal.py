@@ -131,6 +131,26 @@ def test_it_passes_the_deploy_checklist_with_production_settings():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_it_caches_in_redis_only_when_cache_url_says_so():
+    secret = {"DJANGO_SECRET_KEY": "x" * 50}
+    refused = _check({**secret, "CACHE_URL": "memcached://127.0.0.1:11211"})
+    assert refused.returncode == 1 and refused.stderr.startswith("error: CACHE_URL must be a redis://")
+
+    def backend(env: dict[str, str]) -> str:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PORTAL_", "CACHE_"))}
+        code = "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])"
+        result = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            env={**clean, **secret, **env},
+            capture_output=True,
+            text=True,
+        )
+        return result.stdout.strip()
+
+    assert backend({}).endswith("LocMemCache")
+    assert backend({"CACHE_URL": "redis://127.0.0.1:6379/1"}).endswith("RedisCache")
+
+
 def test_it_runs_one_management_command_with_the_dev_runners_environment(tmp_path):
     ours = ("DJANGO_", "PORTAL_", "AWS_", "REDIS_")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}

@@ -88,3 +88,24 @@ def test_it_sends_anonymous_users_to_log_in(client, estate, queued):
     response = client.post(_url(estate.environment))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
     assert queued == []
+
+
+def test_it_throttles_across_web_processes_when_the_cache_is_shared(
+    client_for, operator, estate, queued, redis_url, monkeypatch
+):
+    """With CACHE_URL set, two web processes (two cache clients of one Redis) share the throttle."""
+    import uuid
+
+    from django.core.cache.backends.redis import RedisCache
+
+    from deployments import requests
+
+    prefix = f"test-{uuid.uuid4()}"
+    processes = [RedisCache(redis_url, {"KEY_PREFIX": prefix}) for _ in range(2)]
+    client = client_for(operator)
+
+    monkeypatch.setattr(requests, "cache", processes[0])
+    assert "Sync of prod requested" in client.post(_url(estate.environment), follow=True).content.decode()
+    monkeypatch.setattr(requests, "cache", processes[1])
+    assert "requested moments ago" in client.post(_url(estate.environment), follow=True).content.decode()
+    assert AuditEvent.objects.filter(action="sync.requested").count() == 1
