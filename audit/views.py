@@ -88,6 +88,13 @@ def _export_filters(request: HttpRequest) -> tuple[dict, int] | None:
     return form.filters(), selectors.newest_id() if upto is None else upto
 
 
+def _recorded_export(request: HttpRequest, wanted: tuple[dict, int], *, kind: str, scope) -> tuple[dict, int]:
+    """Record the export (before a byte of it is sent) and hand back its filters and `upto`."""
+    filters, upto = wanted
+    _record_export(request, kind=kind, filters=filters, scope=scope, upto=upto)
+    return filters, upto
+
+
 def _record_export(request: HttpRequest, *, kind: str, filters: dict, scope, upto: int) -> None:
     count = selectors.exported_events(filters, scope, upto).count()
     record(
@@ -124,8 +131,7 @@ def export_csv(request: HttpRequest, scope: selectors.AuditScope) -> HttpRespons
     wanted = _export_filters(request)
     if wanted is None:
         return render(request, "400.html", status=400)
-    filters, upto = wanted
-    _record_export(request, kind="csv", filters=filters, scope=scope, upto=upto)
+    filters, upto = _recorded_export(request, wanted, kind="csv", scope=scope)
     stream = exports.csv_stream(selectors.export_rows(filters, scope, upto))
     return _download(stream, content_type="text/csv; charset=utf-8", filename=f"audit-{upto}.csv", upto=upto)
 
@@ -136,8 +142,7 @@ def export_jsonl(request: HttpRequest, scope: selectors.AuditScope) -> HttpRespo
     wanted = _export_filters(request)
     if wanted is None:
         return render(request, "400.html", status=400)
-    filters, upto = wanted
-    _record_export(request, kind="jsonl", filters=filters, scope=scope, upto=upto)
+    filters, upto = _recorded_export(request, wanted, kind="jsonl", scope=scope)
     builder = _manifest_builder(request, filters, scope, upto)
     stream = exports.jsonl_stream(selectors.export_rows(filters, scope, upto), builder)
     return _download(stream, content_type="application/jsonl", filename=f"audit-{upto}.jsonl", upto=upto)
