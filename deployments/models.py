@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 
 
 def default_approvals_required() -> int:
@@ -190,6 +191,13 @@ class Deployment(models.Model):
 
     def __str__(self) -> str:
         return f"deployment {self.deployment_number} of {self.environment}"
+
+    def get_absolute_url(self) -> str:
+        environment = self.environment
+        return reverse(
+            "deployment_detail",
+            args=[environment.application.application_id, environment.environment_id, self.deployment_number],
+        )
 
     @property
     def is_terminal(self) -> bool:

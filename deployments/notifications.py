@@ -37,17 +37,8 @@ def eligible_approvers(stop_request: StopRequest) -> list:
 
 
 def _links(stop_request: StopRequest) -> tuple[str, str]:
-    deployment = stop_request.deployment
-    environment = deployment.environment
-    detail = reverse(
-        "deployment_detail",
-        args=[
-            environment.application.application_id,
-            environment.environment_id,
-            deployment.deployment_number,
-        ],
-    )
-    return settings.CONSOLE_BASE_URL + detail, settings.CONSOLE_BASE_URL + "/stop-requests/"
+    detail = stop_request.deployment.get_absolute_url()
+    return settings.CONSOLE_BASE_URL + detail, settings.CONSOLE_BASE_URL + reverse("stop_request_queue")
 
 
 def _summary(stop_request: StopRequest) -> str:

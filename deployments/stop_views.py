@@ -50,18 +50,6 @@ def _visible_request(request: HttpRequest, stop_request_id: int) -> StopRequest:
     return stop_request
 
 
-def _detail_url(deployment: Deployment) -> str:
-    environment = deployment.environment
-    return reverse(
-        "deployment_detail",
-        args=[
-            environment.application.application_id,
-            environment.environment_id,
-            deployment.deployment_number,
-        ],
-    )
-
-
 def _refused(request: HttpRequest, error: stopping.StopError, template: str, context: dict) -> HttpResponse:
     if isinstance(error, stopping.StopForbidden):
         return render(request, "403.html", {"message": str(error)}, status=403)
@@ -99,7 +87,7 @@ def stop_dialog(request: HttpRequest, application_id: str, environment_id: str, 
         messages.info(request, f"Stop request #{stop_request.pk} is waiting for approval.")
     else:
         messages.success(request, f"Stop request #{stop_request.pk} is approved and running.")
-    url = _detail_url(deployment)
+    url = deployment.get_absolute_url()
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 

@@ -1,4 +1,5 @@
-"""Fixtures for the page tests: a small visible estate built with factories, and URL helpers."""
+"""Fixtures for the deployments tests: a small visible estate built with factories, URL helpers, and a
+deployment in progress in the real emulator for the stop tests."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
+from deployments import stopping, sync
+from deployments.models import Deployment, Environment
+from tests.deployments.seeding import make_target, start
 from tests.factories import ApplicationFactory, DeploymentEventFactory, DeploymentFactory, EnvironmentFactory
 
 HX = {"HX-Request": "true"}
@@ -91,3 +95,39 @@ def estate(db):
     event(running, 1, "PERCENTAGE_UPDATED", 1.7, text="Configuration available to 20.00% of clients")
     event(running, 2, "PERCENTAGE_UPDATED", 3.4, text="Configuration available to 40.00% of clients")
     return SimpleNamespace(application=application, environment=environment, done=done, running=running)
+
+
+def set_policy(deployment: Deployment, approvals: int, *, critical: bool = False) -> Deployment:
+    """The stop policy of the deployment's environment: approvals needed, critical or not."""
+    Environment.objects.filter(pk=deployment.environment_id).update(
+        approvals_required=approvals, is_critical=critical
+    )
+    deployment.environment.refresh_from_db()
+    return deployment
+
+
+@pytest.fixture
+def live(account, emulator, boto_client):
+    """A deployment DEPLOYING in the emulator and in the cache (10 min, 20 % steps, 5 min bake), with the
+    emulator's call counters reset."""
+    target = make_target(boto_client, duration=10, growth=20.0, bake=5)
+    number = start(boto_client, target)
+    emulator.advance(150)
+    sync.sync_account(account=account)
+    deployment = Deployment.objects.select_related("environment__application__account").get(
+        deployment_number=number
+    )
+    assert deployment.state == "DEPLOYING"
+    emulator.reset_counters()
+    return deployment
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Record what would be published to the broker instead of publishing it."""
+    calls = {"execute": [], "notify": []}
+    monkeypatch.setattr(stopping, "_enqueue_execution", lambda pk: calls["execute"].append(pk))
+    monkeypatch.setattr(
+        stopping, "_enqueue_notification", lambda pk, event: calls["notify"].append((pk, event))
+    )
+    return calls

@@ -22,7 +22,8 @@ from django.db import connections
 from audit.models import AuditEvent
 from deployments import cli, stopping, sync
 from deployments.management.commands import stop_deployment
-from deployments.models import Deployment, Environment, Role, StopRequest, StopStatus
+from deployments.models import Deployment, Role, StopRequest, StopStatus
+from tests.deployments.conftest import set_policy
 from tests.deployments.seeding import make_target, start
 
 pytestmark = pytest.mark.django_db
@@ -103,20 +104,9 @@ UNCACHED = ("AppliedExtensions", "KmsKeyArn", "KmsKeyIdentifier")
 
 
 @pytest.fixture
-def live(account, emulator, boto_client):
-    """A deployment DEPLOYING in the emulator and in the cache (10 min, 20 % steps, 5 min bake), in an
-    environment that needs no approval."""
-    target = make_target(boto_client, duration=10, growth=20.0, bake=5)
-    number = start(boto_client, target)
-    emulator.advance(150)
-    sync.sync_account(account=account)
-    deployment = Deployment.objects.select_related("environment__application__account").get(
-        deployment_number=number
-    )
-    assert deployment.state == "DEPLOYING"
-    _policy(deployment, 0)
-    emulator.reset_counters()
-    return deployment
+def live(live):
+    """The shared deployment in progress, in an environment that needs no approval."""
+    return set_policy(live, 0)
 
 
 @pytest.fixture
@@ -130,7 +120,7 @@ def completed(account, emulator, boto_client):
         deployment_number=number
     )
     assert deployment.state == "COMPLETE"
-    _policy(deployment, 0)
+    set_policy(deployment, 0)
     emulator.reset_counters()
     return deployment
 
@@ -152,16 +142,9 @@ def two(account, emulator, boto_client):
         "deployment_number"
     )
     assert (first.state, second.state) == ("COMPLETE", "DEPLOYING")
-    _policy(second, 0)
+    set_policy(second, 0)
     emulator.reset_counters()
     return first, second
-
-
-def _policy(deployment: Deployment, approvals: int, *, critical: bool = False) -> None:
-    Environment.objects.filter(pk=deployment.environment_id).update(
-        approvals_required=approvals, is_critical=critical
-    )
-    deployment.environment.refresh_from_db()
 
 
 class Ticks:
@@ -399,14 +382,14 @@ def test_it_refuses_a_deployment_that_is_already_rolled_back(live, operator, emu
 
 
 def test_it_refuses_a_second_open_request(live, operator, make_user):
-    _policy(live, 1)
+    set_policy(live, 1)
     call(*ids(live), *as_user())
     make_user(Role.OPERATOR, username="second")
     assert_fails([*ids(live), *as_user("second")], 254, "already open")
 
 
 def test_it_asks_for_the_critical_environments_name_then_stops(live, operator, ticks):
-    _policy(live, 0, critical=True)
+    set_policy(live, 0, critical=True)
     name = live.environment.name
     assert_fails(
         [*ids(live), *as_user()], 254, "type its name to confirm. Pass --confirmation with its name."
@@ -447,7 +430,7 @@ def test_it_syncs_the_environment_once_for_a_deployment_started_since_the_last_p
 
 
 def test_it_prints_a_pending_request_and_where_to_approve_it(live, operator, emulator):
-    _policy(live, 1)
+    set_policy(live, 1)
     printed = call(*ids(live), *as_user())
     request = StopRequest.objects.get()
     assert printed == (
@@ -464,7 +447,7 @@ def test_it_prints_a_pending_request_and_where_to_approve_it(live, operator, emu
 
 
 def test_it_waits_for_the_approval_and_prints_the_outcome(live, operator, approver, emulator, ticks):
-    _policy(live, 1)
+    set_policy(live, 1)
     ticks.plan[1] = lambda: stopping.stop_request_approve(
         stop_request=StopRequest.objects.get(), user=approver
     )
@@ -482,7 +465,7 @@ def test_it_waits_for_the_approval_and_prints_the_outcome(live, operator, approv
 
 
 def test_it_says_when_the_request_is_rejected(live, operator, approver, ticks):
-    _policy(live, 1)
+    set_policy(live, 1)
     ticks.plan[1] = lambda: stopping.stop_request_reject(
         stop_request=StopRequest.objects.get(), user=approver, comment="metrics are fine"
     )
@@ -492,7 +475,7 @@ def test_it_says_when_the_request_is_rejected(live, operator, approver, ticks):
 
 
 def test_it_gives_up_waiting_after_the_timeout(live, operator, ticks):
-    _policy(live, 1)
+    set_policy(live, 1)
     with pytest.raises(CommandError) as raised:
         call(*ids(live), *as_user(), "--wait", "--timeout", "3")
     assert raised.value.returncode == 254
@@ -750,7 +733,7 @@ def test_it_stops_a_deployment_end_to_end_through_a_real_worker(
     emulator.advance(150)
     sync.sync_account(account=account)
     deployment = Deployment.objects.select_related("environment__application").get(deployment_number=number)
-    _policy(deployment, 0)
+    set_policy(deployment, 0)
     emulator.reset_counters()
 
     printed = call(*ids(deployment), *as_user(), "--timeout", "60")

@@ -14,15 +14,10 @@ from django.core import mail
 from deployments import notifications, stopping, tasks
 from deployments.models import Role, StopStatus
 from deployments.roles import role_grant
-from tests.deployments import test_stopping
+from tests.deployments.conftest import set_policy
 from tests.factories import ApplicationFactory
 
 pytestmark = pytest.mark.django_db
-
-# The stop service's fixtures: a deployment DEPLOYING in the emulator and the cache; publishing recorded.
-live = test_stopping.live
-enqueued = test_stopping.enqueued
-_policy = test_stopping._policy
 
 
 def _sent_to() -> list[str]:
@@ -30,7 +25,7 @@ def _sent_to() -> list[str]:
 
 
 def test_it_mails_the_approvers_who_may_approve_when_a_request_waits(live, operator, make_user, enqueued):
-    _policy(live, 1)
+    set_policy(live, 1)
     make_user(Role.APPROVER, username="everywhere")
     make_user(Role.APPROVER, username="here", application=live.environment.application)
     make_user(Role.APPROVER, username="elsewhere", application=ApplicationFactory())
@@ -51,7 +46,7 @@ def test_it_mails_the_approvers_who_may_approve_when_a_request_waits(live, opera
 
 
 def test_it_never_mails_the_requester_to_approve_their_own_request(live, make_user, enqueued):
-    _policy(live, 1)
+    set_policy(live, 1)
     both = make_user(Role.OPERATOR, username="both")
     role_grant(user=both, role=Role.APPROVER)
     request = stopping.stop_request_create(deployment=live, user=both, reason="bad")
@@ -62,7 +57,7 @@ def test_it_never_mails_the_requester_to_approve_their_own_request(live, make_us
 
 
 def test_it_tells_approvers_about_a_break_glass_stop(live, make_user, enqueued):
-    _policy(live, 2)
+    set_policy(live, 2)
     make_user(Role.APPROVER, username="approver")
     breaker = make_user(Role.BREAK_GLASS, username="breaker")
     request = stopping.stop_request_create(deployment=live, user=breaker, reason="outage", break_glass=True)
@@ -75,7 +70,7 @@ def test_it_tells_approvers_about_a_break_glass_stop(live, make_user, enqueued):
 
 
 def test_it_mails_the_requester_the_outcome(live, operator, emulator, enqueued):
-    _policy(live, 0)
+    set_policy(live, 0)
     request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
     stopping.stop_request_execute(stop_request_id=request.pk)
     request.refresh_from_db()
@@ -114,7 +109,7 @@ def webhook(settings):
 
 
 def test_it_posts_slack_compatible_json_to_the_webhook(live, operator, make_user, enqueued, webhook):
-    _policy(live, 1)
+    set_policy(live, 1)
     request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
 
     notifications.notify(request, "pending")
@@ -131,7 +126,7 @@ def test_it_shrugs_off_a_failing_webhook_and_mail_server(
 ):
     webhook.status = 500
     settings.EMAIL_BACKEND = "tests.deployments.test_notifications.BrokenMailBackend"
-    _policy(live, 0)
+    set_policy(live, 0)
     request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
     stopping.stop_request_execute(stop_request_id=request.pk)
 
@@ -148,7 +143,7 @@ def test_it_stops_even_when_notifications_cannot_be_enqueued(live, operator, emu
 
     monkeypatch.setattr(tasks.notify_stop_request, "apply_async", broker_down)
     monkeypatch.setattr(stopping, "_enqueue_execution", lambda pk: None)
-    _policy(live, 0)
+    set_policy(live, 0)
 
     request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
     stopping._enqueue_notification(request.pk, "outcome")  # what on_commit would run: logs, raises nothing

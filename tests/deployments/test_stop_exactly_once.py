@@ -17,11 +17,10 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from deployments import stopping, sync, tasks
-from deployments.models import Deployment, Role, StopRequest, StopStatus
+from deployments import stopping, tasks
+from deployments.models import Role, StopRequest, StopStatus
 from portal.embedded import free_port, start_redis
 from tests.conftest import point_celery_at
-from tests.deployments.seeding import make_target, start
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -33,17 +32,6 @@ def _wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def live(account, emulator, boto_client):
-    target = make_target(boto_client, duration=10, growth=20.0, bake=5)
-    number = start(boto_client, target)
-    emulator.advance(120)
-    sync.sync_account(account=account)
-    deployment = Deployment.objects.select_related("environment__application").get(deployment_number=number)
-    emulator.reset_counters()
-    return deployment
 
 
 def _status(stop_request: StopRequest) -> str:

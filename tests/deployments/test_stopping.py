@@ -13,43 +13,10 @@ from deployments import stopping, sync
 from deployments.appconfig import AppConfigClient, TransientAppConfigError
 from deployments.models import Deployment, Role, StopRequest, StopStatus
 from deployments.roles import role_grant, role_revoke
+from tests.deployments.conftest import set_policy
 from tests.deployments.seeding import make_target, start
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def live(account, emulator, boto_client):
-    """A deployment DEPLOYING in the emulator and in the cache (10 min, 20 % steps, 5 min bake)."""
-    target = make_target(boto_client, duration=10, growth=20.0, bake=5)
-    number = start(boto_client, target)
-    emulator.advance(150)
-    sync.sync_account(account=account)
-    deployment = Deployment.objects.select_related("environment__application__account").get(
-        deployment_number=number
-    )
-    assert deployment.state == "DEPLOYING"
-    emulator.reset_counters()
-    return deployment
-
-
-def _policy(deployment: Deployment, approvals: int, critical: bool = False) -> Deployment:
-    environment = deployment.environment
-    environment.approvals_required = approvals
-    environment.is_critical = critical
-    environment.save()
-    return deployment
-
-
-@pytest.fixture
-def enqueued(monkeypatch):
-    """Record what would be published to the broker instead of publishing it."""
-    calls = {"execute": [], "notify": []}
-    monkeypatch.setattr(stopping, "_enqueue_execution", lambda pk: calls["execute"].append(pk))
-    monkeypatch.setattr(
-        stopping, "_enqueue_notification", lambda pk, event: calls["notify"].append((pk, event))
-    )
-    return calls
 
 
 def _actions(**filters) -> list[str]:
@@ -59,7 +26,7 @@ def _actions(**filters) -> list[str]:
 def test_it_runs_a_stop_that_needs_no_approval_at_once(
     live, operator, emulator, enqueued, django_capture_on_commit_callbacks
 ):
-    _policy(live, 0)
+    set_policy(live, 0)
     with django_capture_on_commit_callbacks(execute=True):
         request = stopping.stop_request_create(deployment=live, user=operator, reason="error rate up")
     assert request.status == StopStatus.APPROVED
@@ -80,7 +47,7 @@ def test_it_runs_a_stop_that_needs_no_approval_at_once(
 def test_it_waits_for_two_distinct_approvals(
     live, operator, approver, make_user, enqueued, django_capture_on_commit_callbacks
 ):
-    _policy(live, 2)
+    set_policy(live, 2)
     second = make_user(Role.APPROVER, username="approver2")
     with django_capture_on_commit_callbacks(execute=True):
         request = stopping.stop_request_create(deployment=live, user=operator, reason="bad config")
@@ -105,7 +72,7 @@ def test_it_waits_for_two_distinct_approvals(
 
 
 def test_it_refuses_self_approval_and_audits_it(live, make_user, enqueued):
-    _policy(live, 1)
+    set_policy(live, 1)
     both = make_user(Role.OPERATOR, username="both")
     role_grant(user=both, role=Role.APPROVER)
     request = stopping.stop_request_create(deployment=live, user=both, reason="bad config")
@@ -136,7 +103,7 @@ def test_it_refuses_an_operator_scoped_to_another_application(live, outsider, en
 
 
 def test_it_lets_break_glass_stop_without_approval_and_flags_it(live, make_user, enqueued):
-    _policy(live, 3)
+    set_policy(live, 3)
     user = make_user(Role.BREAK_GLASS, username="firefighter")
     request = stopping.stop_request_create(deployment=live, user=user, reason="outage", break_glass=True)
     assert request.status == StopStatus.APPROVED
@@ -160,14 +127,14 @@ def test_it_lets_break_glass_stop_without_approval_and_flags_it(live, make_user,
 def test_it_validates_reason_and_critical_confirmation(
     live, operator, enqueued, reason, confirmation, message
 ):
-    _policy(live, 1, critical=True)
+    set_policy(live, 1, critical=True)
     with pytest.raises(stopping.StopError, match=message):
         stopping.stop_request_create(deployment=live, user=operator, reason=reason, confirmation=confirmation)
     assert not StopRequest.objects.exists()
 
 
 def test_it_accepts_the_critical_environment_name(live, operator, enqueued):
-    _policy(live, 1, critical=True)
+    set_policy(live, 1, critical=True)
     request = stopping.stop_request_create(
         deployment=live, user=operator, reason="bad", confirmation=live.environment.name
     )
@@ -175,7 +142,7 @@ def test_it_accepts_the_critical_environment_name(live, operator, enqueued):
 
 
 def test_it_allows_one_open_request_per_deployment(live, operator, make_user, enqueued):
-    _policy(live, 1)
+    set_policy(live, 1)
     first = stopping.stop_request_create(deployment=live, user=operator, reason="one")
     other = make_user(Role.OPERATOR, username="other-operator")
     with pytest.raises(stopping.StopConflict, match=f"already open \\(#{first.pk}\\)"):
@@ -196,7 +163,7 @@ def test_it_refuses_to_stop_a_finished_deployment(live, operator, enqueued):
 def test_it_rejects_with_a_comment_and_lets_only_the_requester_cancel(
     live, operator, approver, make_user, enqueued
 ):
-    _policy(live, 1)
+    set_policy(live, 1)
     request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
     with pytest.raises(stopping.StopError, match="Say why"):
         stopping.stop_request_reject(stop_request=request, user=approver, comment=" ")
@@ -218,7 +185,7 @@ def test_it_rejects_with_a_comment_and_lets_only_the_requester_cancel(
 def test_it_expires_pending_requests_after_the_ttl_or_when_the_state_moves_on(
     live, operator, enqueued, make_user
 ):
-    _policy(live, 1)
+    set_policy(live, 1)
     old = stopping.stop_request_create(deployment=live, user=operator, reason="slow approvers")
     StopRequest.objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert stopping.stop_requests_expire() == 1
@@ -235,7 +202,7 @@ def test_it_expires_pending_requests_after_the_ttl_or_when_the_state_moves_on(
 
 
 def _approved(live, user) -> StopRequest:
-    _policy(live, 0)
+    set_policy(live, 0)
     return stopping.stop_request_create(deployment=live, user=user, reason="bad config")
 
 
@@ -247,7 +214,7 @@ def test_it_calls_stop_deployment_once_when_the_task_is_delivered_twice(live, op
 
 
 def test_it_voids_a_request_whose_approver_lost_the_role(live, operator, approver, enqueued):
-    _policy(live, 1)
+    set_policy(live, 1)
     request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
     stopping.stop_request_approve(stop_request=request, user=approver)
     role_revoke(user=approver, role=Role.APPROVER)
@@ -350,7 +317,7 @@ def test_it_reverts_a_completed_deployment_inside_the_window(
     sync.sync_account(account=account)
     deployment = Deployment.objects.get(deployment_number=number)
     assert deployment.state == "COMPLETE"
-    _policy(deployment, 0)
+    set_policy(deployment, 0)
 
     assert stopping.available_kind(deployment) == "revert"
     request = stopping.stop_request_create(
