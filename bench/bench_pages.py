@@ -1,9 +1,9 @@
 """Median server-side render time of the deployment detail page (200 events) against a minimal
 login-protected view on the same stack (middleware, session, user), and their ratio. Target: ratio <= 5.
 
-Also printed, for context: the detail page with a cold cache (the timeline fragment, cached per deployment
-version, rendered afresh every time), and a second baseline that renders the site's layout (base.html: nav,
-messages, CSRF token) around a line of text.
+Also printed, for context: the detail page with a cold cache (the regions that show only the deployment,
+cached per deployment version and shared by every viewer, rendered afresh every time), and a second
+baseline that renders the site's layout (base.html: nav, messages, CSRF token) around a line of text.
 
     .venv/bin/python bench/bench_pages.py [--requests 300]
 

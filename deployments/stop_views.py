@@ -110,9 +110,14 @@ def stop_panel(request: HttpRequest, application_id: str, environment_id: str, d
 
 def stopping_panel_context(deployment: Deployment, user, permissions: set[str] | None = None) -> dict:
     """Everything the panel shows, in at most three queries (two when the caller passes the user's
-    `permissions` on the application); `panel_version` changes whenever any of it does."""
-    # At most one request is open per deployment, and it is always the newest.
-    latest = StopRequest.objects.filter(deployment=deployment).select_related("requested_by").first()
+    `permissions` on the application, none more when the deployment page's lookup found no stop request);
+    `panel_version` changes whenever any of it does."""
+    # At most one request is open per deployment, and it is always the newest. The deployment page's lookup
+    # already says whether there is any (`latest_stop_request_pk`, None if never): most have none.
+    if getattr(deployment, "latest_stop_request_pk", False) is None:
+        latest = None
+    else:
+        latest = StopRequest.objects.filter(deployment=deployment).select_related("requested_by").first()
     preview = stopping.stop_preview(
         deployment=deployment,
         user=user,

@@ -37,8 +37,8 @@ from deployments.models import Application, Deployment, Environment
 from deployments.requests import deployment_details_request, environment_sync_request
 
 PAGE_SIZE = 50
-CHART_CACHE_SECONDS = 3600
-CHART_NOW_STEP_SECONDS = 5
+FRAGMENT_CACHE_SECONDS = 3600
+FRAGMENT_STEP_SECONDS = 5
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -69,9 +69,15 @@ def _visible_environment(request: HttpRequest, application_id: str, environment_
 
 
 def _visible_deployment(
-    request: HttpRequest, application_id: str, environment_id: str, deployment_number: int
+    request: HttpRequest, application_id: str, environment_id: str, deployment_number: int, *, page: bool
 ) -> Deployment:
-    deployment = selectors.visible_deployment(request.user, application_id, environment_id, deployment_number)
+    if page:
+        access = selectors.request_access(request)
+        deployment = selectors.deployment_page(access, application_id, environment_id, deployment_number)
+    else:
+        deployment = selectors.visible_deployment(
+            request.user, application_id, environment_id, deployment_number
+        )
     if deployment is None:
         raise Http404("no such deployment, or not visible to this user")
     return deployment
@@ -173,18 +179,21 @@ def deployment_detail(
     form = DeploymentPollForm(request.GET)
     if not form.is_valid():
         return _bad_request(request)
-    deployment = _visible_deployment(request, application_id, environment_id, deployment_number)
+    held = form.cleaned_data["v"]
+    polled = _partial(request) and held is not None
+    # A poll asks one question (has it changed?) in one query; the full page reads the viewer's rights once,
+    # for the lookup, the stop panel, the audit aside and the navigation.
+    deployment = _visible_deployment(
+        request, application_id, environment_id, deployment_number, page=not polled
+    )
     live = selectors.deployment_is_live(deployment)
     if deployment.details_fetched_at is None and not deployment.details_error:
         deployment_details_request(deployment=deployment)
-    held = form.cleaned_data["v"]
-    polled = _partial(request) and held is not None
     if polled and held == deployment.version:
         return HttpResponse(status=204) if live else HttpResponseStopPolling()
     context = _deployment_context(request, deployment, live)
     if not polled:
-        # The viewer's rights on the application, read once for the stop panel and the audit aside.
-        permissions = selectors.permissions_on(request.user, deployment.environment.application)
+        permissions = selectors.request_access(request).on(deployment.environment.application)
         context["permissions"] = permissions
         context["audit_events"] = events_for_deployment(deployment, request.user, permissions=permissions)
         return render(request, "deployments/deployment_detail.html", context)
@@ -193,28 +202,32 @@ def deployment_detail(
 
 
 def _deployment_context(request: HttpRequest, deployment: Deployment, live: bool) -> dict:
-    # Read only if the timeline fragment or the chart is not cached for this version already.
+    # The regions that show only the deployment (header, progress, fields, chart, timeline) are the same for
+    # every viewer: they are cached per `fragment_version`, the deployment's version and, while it moves, a
+    # few seconds' step (the chart's "now" mark and the relative times move with the clock). The events and
+    # the chart are read only when a region that shows them is not cached.
+    fragment_version = str(deployment.version)
+    if not deployment.is_terminal:
+        fragment_version += f":{int(timezone.now().timestamp()) // FRAGMENT_STEP_SECONDS}"
     events = SimpleLazyObject(lambda: selectors.deployment_events(deployment))
     return {
         "deployment": deployment,
         "application": deployment.environment.application,
         "environment": deployment.environment,
         "events": events,
-        "chart": _chart(deployment, events),
+        "chart": SimpleLazyObject(lambda: _chart(deployment, events, fragment_version)),
+        "fragment_version": fragment_version,
         "live": live,
         "details_pending": deployment.details_fetched_at is None and not deployment.details_error,
     }
 
 
-def _chart(deployment: Deployment, events) -> SafeString | None:
-    """The progress chart's SVG, cached per deployment version (and, while it moves, per few seconds, since
-    its "now" mark moves with the clock)."""
-    key = f"deployment-chart:{deployment.pk}:{deployment.version}"
-    if not deployment.is_terminal:
-        key += f":{int(timezone.now().timestamp()) // CHART_NOW_STEP_SECONDS}"
+def _chart(deployment: Deployment, events, fragment_version: str) -> SafeString | None:
+    """The progress chart's SVG, cached per fragment version (polls render the chart region uncached)."""
+    key = f"deployment-chart:{deployment.pk}:{fragment_version}"
     svg = cache.get(key)
     if svg is None:
         chart = progress_chart(deployment, events, timezone.now())
         svg = str(chart.svg()) if chart else ""
-        cache.set(key, svg, CHART_CACHE_SECONDS)
+        cache.set(key, svg, FRAGMENT_CACHE_SECONDS)
     return mark_safe(svg) if svg else None  # noqa: S308 - built by charts.py, which escapes every text

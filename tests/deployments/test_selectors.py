@@ -1,11 +1,16 @@
 """The role selector: which applications a user may see or act on."""
 
 import pytest
+from django.contrib.auth.models import AnonymousUser, Group
 
 from deployments.models import Role
-from deployments.roles import RoleError, role_grant, role_revoke
-from deployments.selectors import applications_for, user_may
+from deployments.roles import ROLE_PERMISSIONS, RoleError, role_grant, role_revoke
+from deployments.selectors import access_of, applications_for, grants_holding, holds, user_may
 from tests.factories import ApplicationFactory
+
+PERMISSIONS = sorted(
+    {f"{dotted.split('.')[0]}.{dotted.split('.')[2]}" for p in ROLE_PERMISSIONS.values() for dotted in p}
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +70,50 @@ def test_it_takes_access_away_on_revocation(make_user, apps):
 def test_it_refuses_an_unknown_role(make_user):
     with pytest.raises(RoleError, match="unknown role 'janitor'"):
         role_grant(user=make_user(), role="janitor")
+
+
+def _grant_shapes(make_user, apps):
+    """A user for every role held for every application, for one application, and for two; plus a viewer
+    who also approves one application, a roleless user and an inactive one."""
+    users = []
+    for role in Role.values:
+        users += [
+            make_user(role),
+            make_user(role, application=apps[0]),
+            make_user(role, application=apps[1]),
+        ]
+        role_grant(user=users[-1], role=role, application=apps[2])
+    mixed = make_user(Role.VIEWER)
+    role_grant(user=mixed, role=Role.APPROVER, application=apps[1])
+    return [*users, mixed, make_user(), make_user(Role.OPERATOR, is_active=False)]
+
+
+def test_it_reads_access_in_one_query_agreeing_with_the_role_filter(
+    make_user, apps, admin_user, django_assert_num_queries
+):
+    # access_of is the pages' written-out SQL; applications_for is the ORM filter every other read uses.
+    # They must answer alike for every permission, role and scope.
+    for user in [*_grant_shapes(make_user, apps), admin_user, AnonymousUser()]:
+        with django_assert_num_queries(1 if user.is_active and not user.is_superuser else 0):
+            access = access_of(user)
+        for perm in PERMISSIONS:
+            allowed = set(applications_for(user, perm))
+            assert {a for a in apps if access.may(perm, a)} == allowed, (user, perm)
+            for application in apps:
+                assert holds(access.on(application), perm) == (application in allowed), (user, perm)
+            held = user.is_superuser or (user.is_active and grants_holding(user, perm).exists())
+            assert access.anywhere(perm) == held, (user, perm)
+
+
+def test_it_reads_a_role_change_on_the_next_access(make_user, apps):
+    user = make_user(Role.VIEWER, application=apps[0])
+    assert access_of(user).may("deployments.view_console", apps[0])
+    role_revoke(user=user, role=Role.VIEWER, application=apps[0])
+    assert not access_of(user).may("deployments.view_console", apps[0])
+    # A permission taken from the role itself is gone too.
+    role_grant(user=user, role=Role.OPERATOR)
+    operator = Group.objects.get(name=Role.OPERATOR)
+    operator.permissions.remove(operator.permissions.get(codename="request_stop"))
+    access = access_of(user)
+    assert access.may("deployments.sync_now", apps[2])
+    assert not access.may("deployments.request_stop", apps[2])
