@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from audit.models import AuditEvent, AuditVerification
-from deployments.admin import ReadOnlyAdmin
+from portal.admin import ReadOnlyAdmin
 
 
 @admin.register(AuditEvent)

@@ -1,7 +1,6 @@
 from django.http import HttpRequest
 
-from audit.selectors import REVIEW
-from deployments.selectors import request_access
+from deployments.access import REVIEW_AUDIT, request_access
 
 
 def navigation(request: HttpRequest) -> dict:
@@ -10,4 +9,4 @@ def navigation(request: HttpRequest) -> dict:
     view may have read it already)."""
     if getattr(request, "user", None) is None:
         return {"may_review_audit": False}
-    return {"may_review_audit": lambda: request_access(request).anywhere(REVIEW)}
+    return {"may_review_audit": lambda: request_access(request).anywhere(REVIEW_AUDIT)}

@@ -7,7 +7,6 @@ event outside one.
 
 from __future__ import annotations
 
-import getpass
 import ipaddress
 import json
 from collections.abc import Mapping
@@ -17,13 +16,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.http import HttpRequest, HttpResponseForbidden
-from django.template.loader import render_to_string
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from audit import chain
 from audit.middleware import current_request, request_id_for
 from audit.models import Action, AuditEvent, Outcome, Source
+from portal import http
 
 # pg_advisory_xact_lock key that serialises appends on PostgreSQL ("audit" in ASCII). Held until the
 # caller's transaction ends, so two writers can never read the same last hash.
@@ -101,32 +100,14 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def _target(target: Any) -> dict[str, Any]:
-    from deployments.models import Application, Deployment, Environment
-
+    """The ids and label an event is filed under: a mapping as given, or the object's `audit_target()`
+    (Application, Environment, Deployment and StopRequest have one), so this module knows no other app."""
     if target is None:
         return {}
     if isinstance(target, Mapping):
         return dict(target)
     if hasattr(target, "audit_target"):
         return target.audit_target()
-    if isinstance(target, Deployment):
-        environment = target.environment
-        application = environment.application
-        return {
-            "application_id": application.application_id,
-            "environment_id": environment.environment_id,
-            "deployment_number": target.deployment_number,
-            "label": f"{application.name} / {environment.name} / deployment {target.deployment_number}",
-        }
-    if isinstance(target, Environment):
-        application = target.application
-        return {
-            "application_id": application.application_id,
-            "environment_id": target.environment_id,
-            "label": f"{application.name} / {target.name}",
-        }
-    if isinstance(target, Application):
-        return {"application_id": target.application_id, "label": target.name}
     raise TypeError(
         f"cannot audit a target of type {type(target).__name__}: give it an audit_target() method"
     )
@@ -256,7 +237,7 @@ def forbidden(
     target: Any = None,
     attempted: str = "",
     reason: str = "",
-) -> HttpResponseForbidden:
+) -> HttpResponse:
     """Record the refusal (see `denied`) and answer 403 with the console's 403 page. What views return when a
     user may see something but not do it."""
     denied(
@@ -266,12 +247,4 @@ def forbidden(
         attempted=attempted or f"{request.method} {request.path}",
         reason=reason,
     )
-    return HttpResponseForbidden(render_to_string("403.html", request=request))
-
-
-def os_user() -> str:
-    """Who ran a management command, as far as the operating system knows (for commands' event details)."""
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry and no LOGNAME in a minimal container
-        return ""
+    return http.forbidden(request)

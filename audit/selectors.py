@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import Max, Q, QuerySet
@@ -15,11 +15,21 @@ from django.utils import timezone
 
 from audit.chain import EXPORT_FIELDS
 from audit.models import AuditEvent, AuditVerification
-from deployments.models import Deployment
-from deployments.selectors import VIEW, applications_for, grants_holding, holds, permissions_on
+from deployments.access import (
+    EXPORT_AUDIT,
+    REVIEW_AUDIT,
+    VIEW,
+    applications_for,
+    grants_holding,
+    holds,
+    permissions_on,
+)
 
-REVIEW = "audit.review_audit"
-EXPORT = "audit.export_audit"
+if TYPE_CHECKING:
+    from deployments.models import Deployment
+
+REVIEW = REVIEW_AUDIT
+EXPORT = EXPORT_AUDIT
 EXPORT_CHUNK = 2000
 
 

@@ -10,16 +10,12 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
-from django_htmx.middleware import HtmxDetails
 
 from audit import exports, selectors
 from audit.forms import AuditFilterForm, describe
 from audit.models import Action
 from audit.records import forbidden, record
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
+from portal.http import HtmxHttpRequest, bad_request, is_partial
 
 
 def _requires(permission: str, attempted: str):
@@ -36,11 +32,6 @@ def _requires(permission: str, attempted: str):
         return checked
 
     return decorator
-
-
-def _partial(request: HtmxHttpRequest) -> bool:
-    # A history restore after a cache miss also comes as an HTMX request, but needs the whole page.
-    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 @require_GET
@@ -62,7 +53,7 @@ def event_list(request: HtmxHttpRequest, scope: selectors.AuditScope) -> HttpRes
         older_query=form.query(before=page.older) if page.older else "",
     )
     template = "audit/event_list.html"
-    if not _partial(request):
+    if not is_partial(request):
         return render(request, template, context)
     response = render(request, f"{template}#results", context)
     # The form sends every field, empty or not; the address bar gets the same view without the empty ones.
@@ -130,7 +121,7 @@ def _download(stream, *, content_type: str, filename: str, upto: int) -> Streami
 def export_csv(request: HttpRequest, scope: selectors.AuditScope) -> HttpResponse:
     wanted = _export_filters(request)
     if wanted is None:
-        return render(request, "400.html", status=400)
+        return bad_request(request)
     filters, upto = _recorded_export(request, wanted, kind="csv", scope=scope)
     stream = exports.csv_stream(selectors.export_rows(filters, scope, upto))
     return _download(stream, content_type="text/csv; charset=utf-8", filename=f"audit-{upto}.csv", upto=upto)
@@ -141,7 +132,7 @@ def export_csv(request: HttpRequest, scope: selectors.AuditScope) -> HttpRespons
 def export_jsonl(request: HttpRequest, scope: selectors.AuditScope) -> HttpResponse:
     wanted = _export_filters(request)
     if wanted is None:
-        return render(request, "400.html", status=400)
+        return bad_request(request)
     filters, upto = _recorded_export(request, wanted, kind="jsonl", scope=scope)
     builder = _manifest_builder(request, filters, scope, upto)
     stream = exports.jsonl_stream(selectors.export_rows(filters, scope, upto), builder)
@@ -154,7 +145,7 @@ def export_manifest(request: HttpRequest, scope: selectors.AuditScope) -> HttpRe
     """The manifest of the CSV export with the same query: give both the same `upto`."""
     wanted = _export_filters(request)
     if wanted is None:
-        return render(request, "400.html", status=400)
+        return bad_request(request)
     filters, upto = wanted
     builder = _manifest_builder(request, filters, scope, upto)
     manifest = exports.manifest_of(selectors.export_rows(filters, scope, upto), builder)

@@ -52,9 +52,10 @@ from django.test import Client  # noqa: E402
 from django.urls import reverse  # noqa: E402
 
 from appconfig_emulator import Emulator  # noqa: E402
-from deployments import stopping, sync  # noqa: E402
+from deployments import sync  # noqa: E402
 from deployments.models import Account, Deployment, Role, StopRequest  # noqa: E402
 from deployments.roles import role_grant  # noqa: E402
+from stops import services  # noqa: E402
 from tests.factories import UserFactory  # noqa: E402
 
 
@@ -157,7 +158,7 @@ def main() -> None:
                 deployment.environment.approvals_required = 1
                 deployment.environment.save()
             requests = [
-                stopping.stop_request_create(deployment=d, user=operator, reason="bench") for d in deployments
+                services.stop_request_create(deployment=d, user=operator, reason="bench") for d in deployments
             ]
 
             via_console, post_only = [], []

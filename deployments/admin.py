@@ -15,17 +15,7 @@ from deployments.models import (
     SyncRun,
 )
 from deployments.roles import role_grant, role_revoke
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+from portal.admin import ReadOnlyAdmin
 
 
 @admin.register(Account)

@@ -1,7 +1,8 @@
-"""The cache of AppConfig state, the record of sync runs, and role grants.
+"""The cache of AppConfig state, the record of sync runs, role grants, and the stop workflow's rows.
 
-Rows mirror AppConfig's own resources and words (ApplicationId -> application_id, EventLog -> events).
-They are written only by the sync services; no model method does I/O.
+Cached rows mirror AppConfig's own resources and words (ApplicationId -> application_id, EventLog -> events)
+and are written only by the sync services (`deployments.sync`). RoleGrant is written by `deployments.roles`;
+StopRequest and StopDecision by `stops.services` (their tables stay in this app). No model method does I/O.
 """
 
 from django.conf import settings
@@ -73,6 +74,12 @@ class Application(SoftDeletable):
     def __str__(self) -> str:
         return f"{self.name} ({self.application_id})"
 
+    def get_absolute_url(self) -> str:
+        return reverse("application_detail", args=[self.application_id])
+
+    def audit_target(self) -> dict:
+        return {"application_id": self.application_id, "label": self.name}
+
 
 class EnvironmentState(models.TextChoices):
     READY_FOR_DEPLOYMENT = "READY_FOR_DEPLOYMENT"
@@ -114,6 +121,17 @@ class Environment(SoftDeletable):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.environment_id})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("environment_detail", args=[self.application.application_id, self.environment_id])
+
+    def audit_target(self) -> dict:
+        application = self.application
+        return {
+            "application_id": application.application_id,
+            "environment_id": self.environment_id,
+            "label": f"{application.name} / {self.name}",
+        }
 
 
 class DeploymentState(models.TextChoices):
@@ -193,11 +211,24 @@ class Deployment(models.Model):
         return f"deployment {self.deployment_number} of {self.environment}"
 
     def get_absolute_url(self) -> str:
+        return reverse("deployment_detail", args=self._keys())
+
+    def _keys(self) -> list:
         environment = self.environment
-        return reverse(
-            "deployment_detail",
-            args=[environment.application.application_id, environment.environment_id, self.deployment_number],
-        )
+        return [environment.application.application_id, environment.environment_id, self.deployment_number]
+
+    def get_stop_url(self) -> str:
+        return reverse("stop_dialog", args=self._keys())
+
+    def audit_target(self) -> dict:
+        application_id, environment_id, number = self._keys()
+        environment = self.environment
+        return {
+            "application_id": application_id,
+            "environment_id": environment_id,
+            "deployment_number": number,
+            "label": f"{environment.application.name} / {environment.name} / deployment {number}",
+        }
 
     @property
     def is_terminal(self) -> bool:
@@ -333,7 +364,7 @@ OPEN_STOP_STATUSES = (StopStatus.PENDING, StopStatus.APPROVED, StopStatus.EXECUT
 class StopRequest(models.Model):
     """A request to stop (or revert) one deployment, bound to the state it was made in.
 
-    A row, not a task: the state machine lives in `deployments.stopping`, every transition is a
+    A row, not a task: the state machine lives in `stops.services`, every transition is a
     compare-and-swap UPDATE on `status`, and an approved row is the outbox entry that the execution task
     (and the beat relay, if that task never ran) acts on.
     """
@@ -360,7 +391,7 @@ class StopRequest(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.TextField(blank=True)
-    # Bumped on every transition; the live panel sends it back so an unchanged poll answers 204.
+    # Bumped on every transition and decision; live regions send it back so an unchanged poll answers 204.
     version = models.PositiveIntegerField(default=1)
 
     class Meta:

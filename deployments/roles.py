@@ -8,38 +8,20 @@ from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
-import audit
+from audit.records import record
+from deployments.access import PERMISSION_MODELS, ROLE_PERMISSIONS
 from deployments.models import Application, Role, RoleGrant
-
-# Each role's permissions: "app_label.model.codename". Migrations create the groups; `ensure_roles` keeps
-# them whole after a database flush too (it runs on post_migrate, which flush also sends).
-ROLE_PERMISSIONS = {
-    Role.VIEWER: ["deployments.application.view_console"],
-    Role.OPERATOR: [
-        "deployments.application.view_console",
-        "deployments.application.sync_now",
-        "deployments.application.request_stop",
-    ],
-    Role.APPROVER: ["deployments.application.view_console", "deployments.application.approve_stop"],
-    Role.AUDITOR: [
-        "deployments.application.view_console",
-        "audit.auditevent.review_audit",
-        "audit.auditevent.export_audit",
-    ],
-    Role.BREAK_GLASS: [
-        "deployments.application.view_console",
-        "deployments.application.request_stop",
-        "deployments.application.stop_without_approval",
-    ],
-}
+from portal.commands import os_user
 
 
 def ensure_roles(**kwargs) -> None:
-    """Create any missing role group or permission, idempotently (a post_migrate receiver)."""
+    """Create any missing role group or permission, idempotently (a post_migrate receiver):
+    migrations create the groups, and this keeps them whole after a database flush (which sends it too)."""
     for role, permissions in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role)
         for dotted in permissions:
-            app_label, model, codename = dotted.split(".")
+            app_label, codename = dotted.split(".")
+            model = PERMISSION_MODELS[app_label]
             names = dict(apps.get_model(app_label, model)._meta.permissions)
             content_type, _ = ContentType.objects.get_or_create(app_label=app_label, model=model)
             permission, _ = Permission.objects.get_or_create(
@@ -72,7 +54,7 @@ def role_grant(
         user=user, group=_group(role), application=application, defaults={"granted_by": granted_by}
     )
     if created:  # a grant already held changes nothing and records nothing
-        audit.record(
+        record(
             action="role.granted",
             actor=granted_by,
             target=_audit_target(user, role, application),
@@ -95,7 +77,7 @@ def role_revoke(
     were removed (0 when there was nothing to revoke)."""
     deleted, _ = RoleGrant.objects.filter(user=user, group=_group(role), application=application).delete()
     if deleted:
-        audit.record(
+        record(
             action="role.revoked",
             actor=revoked_by,
             target=_audit_target(user, role, application),
@@ -121,7 +103,5 @@ def _audit_details(user: AbstractBaseUser, role: str, application: Application |
         "all_applications": not application,
     }
     if via == "command":  # no console user ran it: say which operating-system user did
-        from audit.records import os_user
-
         details["os_user"] = os_user()
     return details

@@ -1,24 +1,17 @@
-"""Shared reads, already scoped to what the user may see or do.
-
-`applications_for(user, perm)` is the one answer to "which applications may this user see / act on": every
-view, task and command asks it (or `user_may`) rather than testing roles itself.
-"""
+"""The console pages' reads, already scoped through `deployments.access`. Each is a fixed number of queries,
+whatever the number of rows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import NamedTuple
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
-from django.contrib.contenttypes.models import ContentType
-from django.db import connection
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
-from django.http import HttpRequest
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from deployments.access import VIEW, Access, applications_for, deployments_by_key
 from deployments.models import (
     ACTIVE_STATES,
     Account,
@@ -26,59 +19,9 @@ from deployments.models import (
     Deployment,
     DeploymentEvent,
     Environment,
-    RoleGrant,
     StopRequest,
     SyncRun,
 )
-
-VIEW = "deployments.view_console"
-
-
-def grants_holding(user, perm: str) -> QuerySet[RoleGrant]:
-    """The user's role grants (for every application or for one) whose role carries `perm`."""
-    app_label, codename = perm.split(".", 1)
-    return RoleGrant.objects.filter(
-        user=user,
-        user__is_active=True,
-        group__permissions__codename=codename,
-        group__permissions__content_type__app_label=app_label,
-    )
-
-
-def applications_for(user: AbstractBaseUser | AnonymousUser, perm: str = VIEW) -> QuerySet[Application]:
-    """Applications on which `user` holds `perm` ("app_label.codename"): through a role granted for every
-    application, or for that application. Superusers hold every permission everywhere."""
-    if not user.is_authenticated or not user.is_active:
-        return Application.objects.none()
-    if user.is_superuser:
-        return Application.objects.all()
-    # One lazy queryset (no query here).
-    return Application.objects.filter(holds_on(user, perm, "pk"))
-
-
-def holds_on(user: AbstractBaseUser | AnonymousUser, perm: str, application: str) -> Exists | Q:
-    """A filter: `user` holds `perm` on the application that the outer query's `application` path names
-    ("pk" on Application, "environment__application" on Deployment). Pages that fetch one object filter
-    with it directly, so an unchanged live poll answering 204 stays within session + user + that object, and
-    the query has one correlated subquery to build (Django's query compilation, not the database, is most
-    of such a page's cost)."""
-    if not user.is_authenticated or not user.is_active:
-        return Q(pk__in=[])
-    if user.is_superuser:
-        return Q()
-    return Exists(
-        grants_holding(user, perm).filter(Q(application__isnull=True) | Q(application=OuterRef(application)))
-    )
-
-
-def user_may(
-    user: AbstractBaseUser | AnonymousUser, perm: str, application: Application | None = None
-) -> bool:
-    """Whether `user` holds `perm` on `application`, or (application None) on at least one application."""
-    scoped = applications_for(user, perm)
-    if application is None:
-        return scoped.exists()
-    return scoped.filter(pk=application.pk).exists()
 
 
 @dataclass(frozen=True)
@@ -152,37 +95,7 @@ def sync_health() -> list[AccountHealth]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The console's pages. Each is a fixed number of queries, whatever the number of rows.
-
-
-def visible_environment(user, application_id: str, environment_id: str) -> Environment | None:
-    """One query: the environment, with its application, if `user` may see that application."""
-    return (
-        Environment.objects.select_related("application")
-        .filter(
-            holds_on(user, VIEW, "application"),
-            application__application_id=application_id,
-            environment_id=environment_id,
-        )
-        .first()
-    )
-
-
-def _deployment_by_key(
-    application_id: str, environment_id: str, deployment_number: int
-) -> QuerySet[Deployment]:
-    return Deployment.objects.select_related("environment__application").filter(
-        environment__application__application_id=application_id,
-        environment__environment_id=environment_id,
-        deployment_number=deployment_number,
-    )
-
-
-def visible_deployment(user, application_id: str, environment_id: str, deployment_number: int):
-    """One query: the deployment, with its environment and application, if `user` may see it. The live
-    poll's only query besides session and user: the role check rides in it as a correlated subquery."""
-    deployments = _deployment_by_key(application_id, environment_id, deployment_number)
-    return deployments.filter(holds_on(user, VIEW, "environment__application")).first()
+# The console's pages
 
 
 def deployment_page(access: Access, application_id: str, environment_id: str, deployment_number: int):
@@ -194,7 +107,7 @@ def deployment_page(access: Access, application_id: str, environment_id: str, de
     check is done in Python rather than as a subquery, which Django would have to compile: query
     compilation, not the database, is most of a lookup's cost here."""
     newest = StopRequest.objects.filter(deployment=OuterRef("pk")).order_by("-pk").values("pk")[:1]
-    deployments = _deployment_by_key(application_id, environment_id, deployment_number)
+    deployments = deployments_by_key(application_id, environment_id, deployment_number)
     # Application ids are unique per account, so two accounts may both answer: the first visible one, by pk
     # (sorted here: an ORDER BY is one more clause to compile).
     found = deployments.annotate(latest_stop_request_pk=Subquery(newest)).order_by()
@@ -286,83 +199,6 @@ def application_list(user, query: str = "") -> QuerySet[Application]:
     return applications
 
 
-@dataclass(frozen=True)
-class Access:
-    """Every permission of every role a user holds, by scope, read in one query (`access_of`). Pages that
-    ask several questions (may they see this, which buttons, may they review the audit trail) ask it once
-    instead of once per question. A snapshot: services that act re-read (`user_may`, `permissions_on`)."""
-
-    everywhere: frozenset[str] = frozenset()
-    by_application: dict[int, frozenset[str]] = field(default_factory=dict)
-
-    def on(self, application: Application) -> set[str]:
-        """Every "app_label.codename" held on `application` ("*" for a superuser)."""
-        return set(self.everywhere | self.by_application.get(application.pk, frozenset()))
-
-    def may(self, perm: str, application: Application) -> bool:
-        return holds(self.everywhere, perm) or perm in self.by_application.get(application.pk, ())
-
-    def anywhere(self, perm: str) -> bool:
-        """Held for every application or for at least one (the navigation's question)."""
-        return holds(self.everywhere, perm) or any(perm in p for p in self.by_application.values())
-
-
-NO_ACCESS = Access()
-
-
-def access_of(user: AbstractBaseUser | AnonymousUser) -> Access:
-    """The user's `Access`: one query (none for a superuser or an anonymous or inactive user)."""
-    if not user.is_authenticated or not user.is_active:
-        return NO_ACCESS
-    if user.is_superuser:
-        return Access(everywhere=frozenset({"*"}))
-    everywhere: set[str] = set()
-    scoped: dict[int, set[str]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(_grants_sql(), [user.pk])
-        for application_id, app_label, codename in cursor.fetchall():
-            perms = everywhere if application_id is None else scoped.setdefault(application_id, set())
-            perms.add(f"{app_label}.{codename}")
-    return Access(frozenset(everywhere), {pk: frozenset(p) for pk, p in scoped.items()})
-
-
-@cache
-def _grants_sql() -> str:
-    """`access_of`'s query, written out. It runs on every full page (the navigation asks it), and Django
-    compiling its ORM form (four joins: grant, group permissions, permission, content type) took fifteen
-    times as long as the database took to answer it (0.20 ms against 0.013 ms on SQLite). Tests check its
-    answer against the ORM's role filter (`holds_on`) for every role, scoped and unscoped."""
-    # Only table names are interpolated, from the models' metadata; the user's id is a bound parameter.
-    return (
-        "SELECT g.application_id, ct.app_label, p.codename"  # noqa: S608
-        f" FROM {RoleGrant._meta.db_table} g"
-        f" JOIN {Group.permissions.through._meta.db_table} gp ON gp.group_id = g.group_id"
-        f" JOIN {Permission._meta.db_table} p ON p.id = gp.permission_id"
-        f" JOIN {ContentType._meta.db_table} ct ON ct.id = p.content_type_id"
-        " WHERE g.user_id = %s"
-    )
-
-
-def request_access(request: HttpRequest) -> Access:
-    """`access_of(request.user)`, read at most once per request: the page's view, its stop panel and the
-    layout's navigation share it."""
-    try:
-        return request._console_access  # type: ignore[attr-defined]
-    except AttributeError:
-        request._console_access = access_of(request.user)  # type: ignore[attr-defined]
-        return request._console_access  # type: ignore[attr-defined]
-
-
-def permissions_on(user: AbstractBaseUser | AnonymousUser, application: Application) -> set[str]:
-    """Every "app_label.codename" the user holds on one application, in one query (pages that show several
-    buttons ask this once instead of `user_may` per button)."""
-    return access_of(user).on(application)
-
-
-def holds(permissions: set[str] | frozenset[str], perm: str) -> bool:
-    return "*" in permissions or perm in permissions
-
-
 class TimelineEvent(NamedTuple):
     """One EventLog entry as the detail page reads it: plain values, no model instance to build."""
 
@@ -378,15 +214,3 @@ def deployment_events(deployment: Deployment) -> list[TimelineEvent]:
     """The deployment's events, newest first as AppConfig orders them; one query."""
     rows = DeploymentEvent.objects.filter(deployment=deployment).order_by("-sequence")
     return [TimelineEvent(*row) for row in rows.values_list(*TimelineEvent._fields)]
-
-
-def stop_requests_waiting_for(user) -> int:
-    """Pending stop requests this user could approve now: on applications where they hold approve_stop, not
-    their own, not already decided by them."""
-    approvable = applications_for(user, "deployments.approve_stop")
-    return (
-        StopRequest.objects.filter(status="pending", deployment__environment__application__in=approvable)
-        .exclude(requested_by=user)
-        .exclude(decisions__user=user)
-        .count()
-    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from deployments import tasks
 from deployments.appconfig import AppConfigClient, AppConfigError, client_for
 from deployments.models import (
     ACTIVE_STATES,
@@ -34,6 +35,7 @@ from deployments.models import (
     Environment,
     SyncRun,
 )
+from portal.queue import publish
 
 logger = logging.getLogger(__name__)
 
@@ -275,7 +277,7 @@ def _cached_summaries(
     return {(env, number): (fingerprint, state) for env, number, fingerprint, state in rows}
 
 
-def sync_environment(*, environment: Environment, client: AppConfigClient) -> SyncCounts:
+def _sync_environment(*, environment: Environment, client: AppConfigClient) -> SyncCounts:
     return sync_environments(environments=[environment], client=client)
 
 
@@ -351,81 +353,70 @@ def _sync_claimed_environment(
 # Application and account
 
 
+def _upsert(model, parent: dict[str, Any], cached: dict[str, Any], items: list[dict], values, now):
+    """Mirror one list answer onto its cached rows, in one transaction and at most two bulk statements:
+    create the new, update the changed, soft-delete the vanished. `values(item)` gives the mirrored fields;
+    `parent` the foreign key of new rows. Returns the counts and every row still alive."""
+    counts = SyncCounts()
+    key = "environment_id" if model is Environment else "application_id"
+    new, changed = [], []
+    fields: list[str] = []
+    for item in items:
+        mirrored = {**values(item), "deleted_at": None}
+        fields = list(mirrored)
+        row = cached.get(item["Id"])
+        if row is None:
+            new.append(model(**parent, **{key: item["Id"]}, synced_at=now, **mirrored))
+            continue
+        if any(getattr(row, k) != v for k, v in mirrored.items()):
+            for k, v in mirrored.items():
+                setattr(row, k, v)
+            row.synced_at = now
+            changed.append(row)
+    seen = {item["Id"] for item in items}
+    gone = [row for row in cached.values() if getattr(row, key) not in seen and row.deleted_at is None]
+    for row in gone:
+        row.deleted_at = now
+    if new or changed or gone:
+        with transaction.atomic():
+            model.objects.bulk_create(new)
+            model.objects.bulk_update([*changed, *gone], [*(fields or ["deleted_at"]), "synced_at"])
+    counts.created += len(new)
+    counts.updated += len(changed) + len(gone)
+    return counts, [row for row in (*cached.values(), *new) if row.deleted_at is None]
+
+
 def _upsert_environments(
     application: Application, items: list[dict], now
 ) -> tuple[SyncCounts, list[Environment]]:
     """Returns the counts and the live environments (as rows, ready to sync)."""
-    counts = SyncCounts()
-    cached = {e.environment_id: e for e in application.environments.all()}
-    new, changed = [], []
-    for item in items:
-        values = {
+    counts, live = _upsert(
+        Environment,
+        {"application": application},
+        {e.environment_id: e for e in application.environments.all()},
+        items,
+        lambda item: {
             "name": item.get("Name", ""),
             "description": item.get("Description", "") or "",
             "state": item.get("State", "") or "",
             "monitors": _jsonable(item.get("Monitors", [])),
-            "deleted_at": None,
-        }
-        environment = cached.get(item["Id"])
-        if environment is None:
-            new.append(
-                Environment(application=application, environment_id=item["Id"], synced_at=now, **values)
-            )
-            continue
-        if any(getattr(environment, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(environment, k, v)
-            environment.synced_at = now
-            changed.append(environment)
-    seen = {item["Id"] for item in items}
-    gone = [e for e in cached.values() if e.environment_id not in seen and e.deleted_at is None]
-    for environment in gone:
-        environment.deleted_at = now
-    if new or changed or gone:
-        with transaction.atomic():
-            Environment.objects.bulk_create(new)
-            Environment.objects.bulk_update(
-                [*changed, *gone], ["name", "description", "state", "monitors", "deleted_at", "synced_at"]
-            )
-    counts.created += len(new)
-    counts.updated += len(changed) + len(gone)
-    live = [e for e in (*cached.values(), *new) if e.deleted_at is None]
+        },
+        now,
+    )
     for environment in live:
         environment.application = application  # spare each environment a query for its application
     return counts, sorted(live, key=lambda e: e.name)
 
 
 def _upsert_applications(account: Account, items: list[dict], now) -> SyncCounts:
-    counts = SyncCounts()
-    cached = {a.application_id: a for a in account.applications.all()}
-    new, changed = [], []
-    for item in items:
-        values = {
-            "name": item.get("Name", ""),
-            "description": item.get("Description", "") or "",
-            "deleted_at": None,
-        }
-        application = cached.get(item["Id"])
-        if application is None:
-            new.append(Application(account=account, application_id=item["Id"], synced_at=now, **values))
-            continue
-        if any(getattr(application, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(application, k, v)
-            application.synced_at = now
-            changed.append(application)
-    seen = {item["Id"] for item in items}
-    gone = [a for a in cached.values() if a.application_id not in seen and a.deleted_at is None]
-    for application in gone:
-        application.deleted_at = now
-    if new or changed or gone:
-        with transaction.atomic():
-            Application.objects.bulk_create(new)
-            Application.objects.bulk_update(
-                [*changed, *gone], ["name", "description", "deleted_at", "synced_at"]
-            )
-    counts.created += len(new)
-    counts.updated += len(changed) + len(gone)
+    counts, _ = _upsert(
+        Application,
+        {"account": account},
+        {a.application_id: a for a in account.applications.all()},
+        items,
+        lambda item: {"name": item.get("Name", ""), "description": item.get("Description", "") or ""},
+        now,
+    )
     return counts
 
 
@@ -483,13 +474,14 @@ def sync_account(
     account: Account,
     client: AppConfigClient | None = None,
     application_ids: Iterable[str] | None = None,
-    sync_each: Callable[[Application], Any] | None = None,
+    fan_out: bool = False,
 ) -> SyncRun:
     """One incremental pass over an account.
 
     1. ListApplications (every page); upsert applications, soft-deleting the ones AppConfig no longer has.
-    2. For each live application (or only those in `application_ids`), hand it to `sync_each`: the Celery
-       task fans out one task per application; the command runs `sync_application` in place.
+    2. For each live application (or only those in `application_ids`): with `fan_out`, publish one
+       `sync_application_task` each (the beat pass: workers split the applications); otherwise (the
+       command) run `sync_application` in place.
     A failure of one application is recorded on its own run and does not stop the others.
     """
     client = client or client_for(account)
@@ -500,8 +492,8 @@ def sync_account(
     if application_ids is not None:
         applications = applications.filter(application_id__in=list(application_ids))
     for application in applications.select_related("account"):
-        if sync_each is not None:
-            sync_each(application)
+        if fan_out:
+            publish(tasks.sync_application_task, application_id=application.pk)
             continue
         try:
             sync_application(application=application, client=client)
@@ -606,8 +598,8 @@ def accounts_to_sync(name: str | None = None) -> list[Account]:
     return list(accounts)
 
 
-def sync_environment_run(*, environment: Environment, client: AppConfigClient | None = None) -> SyncRun:
-    """`sync_environment` with its own sync run record: the operator's "Sync now" on one environment."""
+def sync_environment(*, environment: Environment, client: AppConfigClient | None = None) -> SyncRun:
+    """One environment, with its own sync run record: the operator's "Sync now" and the read commands."""
     application = environment.application
     client = client or client_for(application.account)
     with _Run(
@@ -617,5 +609,5 @@ def sync_environment_run(*, environment: Environment, client: AppConfigClient | 
         application=application,
         environment=environment,
     ) as run:
-        run.counts.add(sync_environment(environment=environment, client=client))
+        run.counts.add(_sync_environment(environment=environment, client=client))
     return run.record

@@ -1,12 +1,12 @@
-"""Thin Celery tasks: take ids, fetch, call a service. Only transient AppConfig errors are retried (with
+"""Thin Celery tasks of the sync: take ids, fetch, call a service (imported inside the body: services import
+this module to publish). Each task is named after its service with `_task`; the Celery names are pinned to
+the ones beat entries and queued messages already use. Only transient AppConfig errors are retried (with
 exponential backoff); a permanent one is already written on the sync run, so retrying would only repeat it."""
 
 from celery import shared_task
-from django.conf import settings
 
-from deployments import notifications, stopping, sync
 from deployments.appconfig import PermanentAppConfigError, TransientAppConfigError
-from deployments.models import Account, Application, Deployment, Environment, StopRequest
+from deployments.models import Account, Application, Deployment, Environment
 
 _RETRY = {
     "autoretry_for": (TransientAppConfigError,),
@@ -17,60 +17,68 @@ _RETRY = {
 }
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="deployments.tasks.sync_all_accounts", ignore_result=True)
 def sync_all_accounts() -> None:
-    for account in sync.accounts_to_sync():
-        sync_account.delay(account_id=account.pk)
+    from deployments.sync import accounts_to_sync
+
+    for account in accounts_to_sync():
+        sync_account_task.delay(account_id=account.pk)
 
 
-def _enqueue_application(application: Application) -> None:
-    sync_application.delay(application_id=application.pk)
+@shared_task(name="deployments.tasks.sync_account", ignore_result=True, **_RETRY)
+def sync_account_task(*, account_id: int) -> None:
+    from deployments.sync import sync_account
 
-
-@shared_task(ignore_result=True, **_RETRY)
-def sync_account(*, account_id: int) -> None:
     account = Account.objects.filter(pk=account_id, enabled=True).first()
     if account is None:
         return
     try:
-        sync.sync_account(account=account, sync_each=_enqueue_application)
+        sync_account(account=account, fan_out=True)
     except PermanentAppConfigError:
         return  # recorded on the account's sync run
 
 
-@shared_task(ignore_result=True, **_RETRY)
-def sync_application(*, application_id: int) -> None:
+@shared_task(name="deployments.tasks.sync_application", ignore_result=True, **_RETRY)
+def sync_application_task(*, application_id: int) -> None:
+    from deployments.sync import sync_application
+
     application = Application.objects.select_related("account").filter(pk=application_id).first()
     if application is None or not application.account.enabled:
         return
     try:
-        sync.sync_application(application=application)
+        sync_application(application=application)
     except PermanentAppConfigError:
         return  # recorded on the application's sync run
 
 
-@shared_task(ignore_result=True, **_RETRY)
-def sync_environment(*, environment_id: int) -> None:
+@shared_task(name="deployments.tasks.sync_environment", ignore_result=True, **_RETRY)
+def sync_environment_task(*, environment_id: int) -> None:
+    from deployments.sync import sync_environment
+
     environment = Environment.objects.select_related("application__account").filter(pk=environment_id).first()
     if environment is None or not environment.application.account.enabled:
         return
     try:
-        sync.sync_environment_run(environment=environment)
+        sync_environment(environment=environment)
     except PermanentAppConfigError:
-        return
+        return  # recorded on the environment's sync run
 
 
-@shared_task(ignore_result=True)
-def refresh_active_deployments() -> None:
-    for account in sync.accounts_to_sync():
+@shared_task(name="deployments.tasks.refresh_active_deployments", ignore_result=True)
+def refresh_active_deployments_task() -> None:
+    from deployments.sync import accounts_to_sync, refresh_active_deployments
+
+    for account in accounts_to_sync():
         try:
-            sync.refresh_active_deployments(account=account)
+            refresh_active_deployments(account=account)
         except (TransientAppConfigError, PermanentAppConfigError):
             continue  # recorded; the next beat tick (seconds away) is the retry
 
 
-@shared_task(ignore_result=True, **_RETRY)
-def fetch_deployment_details(*, deployment_id: int) -> None:
+@shared_task(name="deployments.tasks.fetch_deployment_details", ignore_result=True, **_RETRY)
+def deployment_fetch_details_task(*, deployment_id: int) -> None:
+    from deployments.sync import deployment_fetch_details
+
     deployment = (
         Deployment.objects.select_related("environment__application__account")
         .filter(pk=deployment_id)
@@ -79,52 +87,6 @@ def fetch_deployment_details(*, deployment_id: int) -> None:
     if deployment is None:
         return
     try:
-        sync.deployment_fetch_details(deployment=deployment)
+        deployment_fetch_details(deployment=deployment)
     except PermanentAppConfigError:
         return  # stored on the row; the page shows it
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Stopping: its own queue ("stops", by the route on stop_*), so a sync backlog never delays a stop.
-
-
-@shared_task(
-    bind=True,
-    ignore_result=True,
-    acks_late=True,  # a worker lost mid-task leaves the message to be delivered again...
-    reject_on_worker_lost=True,  # ...and requeued, instead of acknowledged as if it had finished
-    max_retries=5,
-    time_limit=settings.STOP_TASK_TIME_LIMIT,
-    # A few seconds before the hard limit (a fifth of it for the shortest limits, never zero, which would
-    # mean none), for the execution to record an ambiguous outcome instead of dying silently.
-    soft_time_limit=settings.STOP_TASK_TIME_LIMIT - min(5, settings.STOP_TASK_TIME_LIMIT // 5),
-)
-def stop_execute(self, *, stop_request_id: int) -> None:
-    try:
-        stopping.stop_request_execute(stop_request_id=stop_request_id)
-    except TransientAppConfigError as exc:
-        # The request is back in "approved"; past max_retries the relay keeps offering it until
-        # STOP_MAX_ATTEMPTS fails it for good.
-        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
-
-
-@shared_task(ignore_result=True)
-def stop_relay() -> None:
-    for stop_request_id in stopping.stop_requests_relay():
-        stop_execute.delay(stop_request_id=stop_request_id)
-
-
-@shared_task(ignore_result=True)
-def stop_expire() -> None:
-    stopping.stop_requests_expire()
-
-
-@shared_task(ignore_result=True)
-def notify_stop_request(*, stop_request_id: int, event: str) -> None:
-    stop_request = (
-        StopRequest.objects.select_related("deployment__environment__application", "requested_by")
-        .filter(pk=stop_request_id)
-        .first()
-    )
-    if stop_request is not None:
-        notifications.notify(stop_request, event)

@@ -21,63 +21,34 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
-from django_htmx.middleware import HtmxDetails
 
-import audit
+from audit.records import forbidden
 from audit.selectors import events_for_deployment
-from deployments import selectors
+from deployments import access, selectors
+from deployments.access import SYNC_NOW, request_access, user_may, visible_application, visible_environment
 from deployments.charts import progress_chart
+from deployments.enqueue import deployment_details_request, environment_sync_request
 from deployments.forms import (
     ApplicationFilterForm,
     DashboardPollForm,
     DeploymentPollForm,
     EnvironmentFilterForm,
 )
-from deployments.models import Application, Deployment, Environment
-from deployments.requests import deployment_details_request, environment_sync_request
+from deployments.models import Deployment
+from portal.http import HtmxHttpRequest, bad_request, is_partial
 
 PAGE_SIZE = 50
 FRAGMENT_CACHE_SECONDS = 3600
 FRAGMENT_STEP_SECONDS = 5
 
 
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
-def _partial(request: HtmxHttpRequest) -> bool:
-    # A history restore after a cache miss also comes as an HTMX request, but needs the whole page.
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
-def _bad_request(request: HttpRequest) -> HttpResponse:
-    return render(request, "400.html", status=400)
-
-
-def _visible_application(request: HttpRequest, application_id: str) -> Application:
-    application = selectors.applications_for(request.user).filter(application_id=application_id).first()
-    if application is None:
-        raise Http404("no such application, or not visible to this user")
-    return application
-
-
-def _visible_environment(request: HttpRequest, application_id: str, environment_id: str) -> Environment:
-    environment = selectors.visible_environment(request.user, application_id, environment_id)
-    if environment is None:
-        raise Http404("no such environment, or not visible to this user")
-    return environment
-
-
-def _visible_deployment(
-    request: HttpRequest, application_id: str, environment_id: str, deployment_number: int, *, page: bool
+def _page_deployment(
+    request: HttpRequest, application_id: str, environment_id: str, deployment_number: int
 ) -> Deployment:
-    if page:
-        access = selectors.request_access(request)
-        deployment = selectors.deployment_page(access, application_id, environment_id, deployment_number)
-    else:
-        deployment = selectors.visible_deployment(
-            request.user, application_id, environment_id, deployment_number
-        )
+    """The full page's lookup: with the viewer's access read once (`deployment_page`)."""
+    deployment = selectors.deployment_page(
+        request_access(request), application_id, environment_id, deployment_number
+    )
     if deployment is None:
         raise Http404("no such deployment, or not visible to this user")
     return deployment
@@ -88,22 +59,19 @@ def _visible_deployment(
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     form = DashboardPollForm(request.GET)
     if not form.is_valid():
-        return _bad_request(request)
+        return bad_request(request)
     version = selectors.dashboard_version(request.user)
     held = form.cleaned_data["v"]
-    if _partial(request) and held == version:
+    if is_partial(request) and held == version:
         return HttpResponse(status=204)
     context = {
         "version": version,
         "active": selectors.dashboard_active(request.user),
         "recent": selectors.dashboard_recent(request.user),
         "health": selectors.sync_health(),
-        # Part of the page, not of the version token: it refreshes with the token's half-minute bucket or
-        # with any deployment change, at no cost to the unchanged poll.
-        "stops_waiting": selectors.stop_requests_waiting_for(request.user),
     }
     template = (
-        "deployments/dashboard.html#live" if _partial(request) and held else "deployments/dashboard.html"
+        "deployments/dashboard.html#live" if is_partial(request) and held else "deployments/dashboard.html"
     )
     return render(request, template, context)
 
@@ -113,16 +81,16 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 def application_list(request: HtmxHttpRequest) -> HttpResponse:
     form = ApplicationFilterForm(request.GET)
     if not form.is_valid():
-        return _bad_request(request)
+        return bad_request(request)
     query = form.cleaned_data["q"]
     context = {"applications": selectors.application_list(request.user, query), "form": form, "q": query}
     template = "deployments/application_list.html"
-    return render(request, f"{template}#results" if _partial(request) else template, context)
+    return render(request, f"{template}#results" if is_partial(request) else template, context)
 
 
 @require_safe
 def application_detail(request: HttpRequest, application_id: str) -> HttpResponse:
-    application = _visible_application(request, application_id)
+    application = visible_application(request.user, application_id)
     context = {"application": application, "environments": selectors.application_environments(application)}
     return render(request, "deployments/application_detail.html", context)
 
@@ -132,8 +100,8 @@ def application_detail(request: HttpRequest, application_id: str) -> HttpRespons
 def environment_detail(request: HtmxHttpRequest, application_id: str, environment_id: str) -> HttpResponse:
     form = EnvironmentFilterForm(request.GET)
     if not form.is_valid():
-        return _bad_request(request)
-    environment = _visible_environment(request, application_id, environment_id)
+        return bad_request(request)
+    environment = visible_environment(request.user, application_id, environment_id)
     state = form.cleaned_data["state"]
     paginator = Paginator(selectors.environment_deployments(environment, state), PAGE_SIZE)
     try:
@@ -146,25 +114,23 @@ def environment_detail(request: HtmxHttpRequest, application_id: str, environmen
         "page": page,
         "form": form,
         "state": state,
-        "may_sync": selectors.user_may(request.user, "deployments.sync_now", environment.application),
+        "may_sync": user_may(request.user, SYNC_NOW, environment.application),
     }
     template = "deployments/environment_detail.html"
-    return render(request, f"{template}#deployments" if _partial(request) else template, context)
+    return render(request, f"{template}#deployments" if is_partial(request) else template, context)
 
 
 @require_POST
 def environment_sync(request: HtmxHttpRequest, application_id: str, environment_id: str) -> HttpResponse:
-    environment = _visible_environment(request, application_id, environment_id)
-    if not selectors.user_may(request.user, "deployments.sync_now", environment.application):
-        return audit.forbidden(
-            request, permission="deployments.sync_now", target=environment, attempted="sync now"
-        )
+    environment = visible_environment(request.user, application_id, environment_id)
+    if not user_may(request.user, SYNC_NOW, environment.application):
+        return forbidden(request, permission=SYNC_NOW, target=environment, attempted="sync now")
     queued = environment_sync_request(environment=environment, request=request)
     if queued:
         message = f"Sync of {environment.name} requested; new deployments appear within seconds."
     else:
         message = f"A sync of {environment.name} was requested moments ago; it is on its way."
-    if _partial(request):
+    if is_partial(request):
         context = {"environment": environment, "sync_message": message, "may_sync": True}
         return render(request, "deployments/environment_detail.html#sync", context)
     messages.success(request, message) if queued else messages.info(request, message)
@@ -178,14 +144,17 @@ def deployment_detail(
 ) -> HttpResponse:
     form = DeploymentPollForm(request.GET)
     if not form.is_valid():
-        return _bad_request(request)
+        return bad_request(request)
     held = form.cleaned_data["v"]
-    polled = _partial(request) and held is not None
+    polled = is_partial(request) and held is not None
     # A poll asks one question (has it changed?) in one query; the full page reads the viewer's rights once,
     # for the lookup, the stop panel, the audit aside and the navigation.
-    deployment = _visible_deployment(
-        request, application_id, environment_id, deployment_number, page=not polled
-    )
+    if polled:
+        deployment = access.visible_deployment(
+            request.user, application_id, environment_id, deployment_number
+        )
+    else:
+        deployment = _page_deployment(request, application_id, environment_id, deployment_number)
     live = selectors.deployment_is_live(deployment)
     if deployment.details_fetched_at is None and not deployment.details_error:
         deployment_details_request(deployment=deployment)
@@ -193,7 +162,7 @@ def deployment_detail(
         return HttpResponse(status=204) if live else HttpResponseStopPolling()
     context = _deployment_context(request, deployment, live)
     if not polled:
-        permissions = selectors.request_access(request).on(deployment.environment.application)
+        permissions = request_access(request).on(deployment.environment.application)
         context["permissions"] = permissions
         context["audit_events"] = events_for_deployment(deployment, request.user, permissions=permissions)
         return render(request, "deployments/deployment_detail.html", context)

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "template_partials",
     "deployments",
     "audit",
+    "stops",
 ]
 
 MIDDLEWARE = [

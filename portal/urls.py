@@ -15,6 +15,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("audit/", include("audit.urls")),
-    path("", include("deployments.stop_urls")),
+    path("", include("stops.urls")),
     path("", include("deployments.urls")),
 ]

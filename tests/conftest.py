@@ -9,16 +9,22 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
 
 from appconfig_emulator import Emulator, ManualClock
-from deployments import appconfig
-from deployments.models import Account, Role
+from deployments import appconfig, sync
+from deployments.models import Account, Deployment, Role
 from deployments.roles import role_grant
+from portal import queue
 from portal.embedded import free_port, start_redis
-from tests.factories import ApplicationFactory, UserFactory
+from tests.deployments.seeding import make_target, start
+from tests.factories import ApplicationFactory, DeploymentFactory, EnvironmentFactory, UserFactory
+from tests.helpers import event
 
 # Close to the real time: the portal judges windows (72 h revert, bake left) by its own clock, as it does
 # against AWS, so AppConfig's clock must not be weeks away from it.
@@ -185,6 +191,108 @@ def celery_worker(celery_app, transactional_db):
         shutdown_timeout=20,
     ) as worker:
         yield worker
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A small estate, a live deployment, and what would be published
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # The throttles live in the cache; no test may inherit another's window.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def estate(db):
+    """One application, one environment: deployment 1 finished, deployment 2 in progress at 40 %."""
+    now = timezone.now()
+    application = ApplicationFactory(application_id="pay1234", name="payments")
+    environment = EnvironmentFactory(
+        application=application, environment_id="prod123", name="prod", state="DEPLOYING"
+    )
+    done = DeploymentFactory(
+        environment=environment,
+        deployment_number=1,
+        state="COMPLETE",
+        percentage_complete=100.0,
+        started_at=now - timedelta(hours=2),
+        completed_at=now - timedelta(hours=1, minutes=45),
+        details_fetched_at=now - timedelta(hours=1),
+        configuration_name="flags",
+    )
+    running = DeploymentFactory(
+        environment=environment,
+        deployment_number=2,
+        state="DEPLOYING",
+        percentage_complete=40.0,
+        started_at=now - timedelta(minutes=5),
+        details_fetched_at=now,
+        deployment_strategy_id="strat12",
+        configuration_profile_id="prof123",
+        configuration_name="checkout-flags",
+        configuration_location_uri="hosted",
+        configuration_version="7",
+        version_label="spring-sale",
+        description="enable the new basket",
+    )
+    event(running, 0, "DEPLOYMENT_STARTED", 0, by="USER", text="Deployment started")
+    event(running, 1, "PERCENTAGE_UPDATED", 1.7, text="Configuration available to 20.00% of clients")
+    event(running, 2, "PERCENTAGE_UPDATED", 3.4, text="Configuration available to 40.00% of clients")
+    return SimpleNamespace(application=application, environment=environment, done=done, running=running)
+
+
+@pytest.fixture
+def live(account, emulator, boto_client):
+    """A deployment DEPLOYING in the emulator and in the cache (10 min, 20 % steps, 5 min bake), with the
+    emulator's call counters reset."""
+    target = make_target(boto_client, duration=10, growth=20.0, bake=5)
+    number = start(boto_client, target)
+    emulator.advance(150)
+    sync.sync_account(account=account)
+    deployment = Deployment.objects.select_related("environment__application__account").get(
+        deployment_number=number
+    )
+    assert deployment.state == "DEPLOYING"
+    emulator.reset_counters()
+    return deployment
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Record what services would publish to the broker (`portal.queue.publish`) instead of publishing it:
+    a list of (task name, keyword arguments)."""
+    calls: list[tuple[str, dict]] = []
+
+    def record(task, /, **kwargs) -> bool:
+        calls.append((task.name, kwargs))
+        return True
+
+    monkeypatch.setattr(queue, "publish", record)
+    return calls
+
+
+class Enqueued:
+    """The stop workflow's publications so far: executions (request ids) and notifications (id, event)."""
+
+    def __init__(self, published: list[tuple[str, dict]]) -> None:
+        self.published = published
+
+    def __getitem__(self, key: str) -> list:
+        if key == "execute":
+            return [kw["stop_request_id"] for name, kw in self.published if name.endswith(".stop_execute")]
+        return [
+            (kw["stop_request_id"], kw["event"])
+            for name, kw in self.published
+            if name.endswith(".notify_stop_request")
+        ]
+
+
+@pytest.fixture
+def enqueued(published) -> Enqueued:
+    return Enqueued(published)
 
 
 def pytest_report_header(config) -> str:

@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 from django.test import RequestFactory
 
-import audit
 from audit.models import AuditEvent
+from audit.records import record
 from audit.triggers import create_triggers, drop_triggers
 from tests.factories import DeploymentFactory, EnvironmentFactory
 
@@ -34,7 +34,7 @@ def make_events(db):
 
     def make(count: int, **kwargs) -> list[AuditEvent]:
         kwargs.setdefault("action", "sync.requested")
-        return [audit.record(**kwargs) for _ in range(count)]
+        return [record(**kwargs) for _ in range(count)]
 
     return make
 

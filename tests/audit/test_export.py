@@ -10,9 +10,9 @@ import json
 import pytest
 from django.urls import reverse
 
-import audit
 from audit.exports import JsonLinesExport, csv_cell, csv_value, read_csv
 from audit.models import AuditEvent
+from audit.records import record
 from audit.verify import verify_segment
 from deployments.models import Role
 
@@ -43,9 +43,7 @@ def _body(response) -> str:
 def trail(make_events, deployment, make_user):
     olga = make_user(username="olga")
     events = make_events(5, actor=olga, target=deployment, reason="routine", details={"n": 1})
-    events += [
-        audit.record(action="role.granted", target={"label": text}, reason=text) for text in INJECTIONS
-    ]
+    events += [record(action="role.granted", target={"label": text}, reason=text) for text in INJECTIONS]
     return events
 
 

@@ -1,4 +1,4 @@
-"""audit.record(): one event per call with the right fields, in the caller's transaction, chained; the
+"""record(): one event per call with the right fields, in the caller's transaction, chained; the
 refusal helpers; client address and request id."""
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from datetime import UTC
 import pytest
 from django.db import transaction
 
-import audit
 from audit import chain
 from audit.models import Action, AuditEvent
-from audit.records import client_ip
+from audit.records import client_ip, forbidden, record
 from deployments.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +42,7 @@ def test_it_records_one_event_with_the_actor_target_and_request(make_user, deplo
     )
     before = AuditEvent.objects.count()
 
-    event = audit.record(
+    event = record(
         action="sync.requested", request=request, target=deployment, reason="why not", details={"n": 1}
     )
 
@@ -61,7 +60,7 @@ def test_it_records_one_event_with_the_actor_target_and_request(make_user, deplo
 
 
 def test_it_takes_ids_and_label_from_an_audit_target_method(deployment):
-    event = audit.record(action="stop.requested", actor=None, target=StopTarget(deployment, pk=31))
+    event = record(action="stop.requested", actor=None, target=StopTarget(deployment, pk=31))
     assert (event.application_id, event.environment_id, event.deployment_number) == ("pay1234", "prod123", 7)
     assert event.stop_request_id == 31
     assert event.target_label == "stop request #31"
@@ -69,21 +68,21 @@ def test_it_takes_ids_and_label_from_an_audit_target_method(deployment):
 
 def test_it_labels_environments_and_applications(deployment):
     environment = deployment.environment
-    on_environment = audit.record(action="sync.requested", target=environment)
-    on_application = audit.record(action="sync.requested", target=environment.application)
+    on_environment = record(action="sync.requested", target=environment)
+    on_application = record(action="sync.requested", target=environment.application)
     assert (on_environment.environment_id, on_environment.target_label) == ("prod123", "payments / prod")
     assert (on_application.application_id, on_application.environment_id) == ("pay1234", "")
     assert on_application.target_label == "payments"
 
 
 def test_it_uses_the_system_actor_without_user_or_request():
-    event = audit.record(action="stop.expired", source="beat")
+    event = record(action="stop.expired", source="beat")
     assert (event.actor_id, event.actor_username, event.source) == (None, "system", "beat")
     assert (event.ip, event.user_agent, event.request_id) == ("", "", "")
 
 
 def test_it_records_an_anonymous_request_as_anonymous(web_request):
-    event = audit.record(action="auth.login_failed", outcome="failed", request=web_request())
+    event = record(action="auth.login_failed", outcome="failed", request=web_request())
     assert (event.actor_id, event.actor_username, event.outcome) == (None, "anonymous", "failed")
     assert len(event.request_id) == 32  # generated: the request came without X-Request-ID
 
@@ -98,7 +97,7 @@ def test_it_records_an_anonymous_request_as_anonymous(web_request):
 )
 def test_it_refuses_an_unknown_action_outcome_or_source(kwargs):
     with pytest.raises(ValueError):
-        audit.record(**kwargs)
+        record(**kwargs)
     assert not AuditEvent.objects.exists()
 
 
@@ -149,16 +148,16 @@ def test_its_hash_is_sha256_of_the_previous_hash_and_the_canonical_fields(make_e
 def test_it_rolls_back_with_the_callers_transaction(make_events):
     make_events(1)
     with pytest.raises(RuntimeError), transaction.atomic():
-        audit.record(action="role.granted")
+        record(action="role.granted")
         raise RuntimeError("the change failed")
     assert AuditEvent.objects.count() == 1
     # The chain goes on from the last committed event: no gap, no fork.
-    assert audit.record(action="role.granted").sequence == 2
+    assert record(action="role.granted").sequence == 2
 
 
 def test_it_bounds_text_and_details(web_request):
     request = web_request(HTTP_USER_AGENT="U" * 5000)
-    event = audit.record(
+    event = record(
         action="sync.requested",
         request=request,
         reason="r" * 10_000 + "\x00",
@@ -172,14 +171,14 @@ def test_it_bounds_text_and_details(web_request):
 
 
 def test_it_keeps_nul_characters_out_of_the_database():
-    event = audit.record(action="auth.login_failed", outcome="failed", target={"label": "ad\x00min"})
+    event = record(action="auth.login_failed", outcome="failed", target={"label": "ad\x00min"})
     event.refresh_from_db()
     assert event.target_label == "ad\ufffdmin"
 
 
 def test_it_refuses_a_target_it_cannot_describe():
     with pytest.raises(TypeError):
-        audit.record(action="sync.requested", target=object())
+        record(action="sync.requested", target=object())
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -191,7 +190,7 @@ def test_it_records_a_refused_attempt_with_what_was_attempted(make_user, deploym
     request = rf.post("/applications/pay1234/environments/prod123/sync/?x=1")
     request.user = bob
 
-    response = audit.forbidden(
+    response = forbidden(
         request, permission="deployments.sync_now", target=deployment.environment, attempted="sync now"
     )
 
@@ -210,7 +209,7 @@ def test_it_records_a_refused_attempt_with_what_was_attempted(make_user, deploym
 def test_it_describes_the_attempt_by_method_and_path_by_default(make_user, rf):
     request = rf.delete("/stop-requests/3/")
     request.user = make_user(username="carol")
-    audit.forbidden(request, permission="deployments.approve_stop")
+    forbidden(request, permission="deployments.approve_stop")
     assert json.loads(AuditEvent.objects.get().details)["attempted"] == "DELETE /stop-requests/3/"
 
 
@@ -271,7 +270,7 @@ def test_it_records_a_manual_sync_request_once(
 ):
     from django.core.cache import cache
 
-    from deployments.requests import environment_sync_request
+    from deployments.enqueue import environment_sync_request
 
     cache.clear()
     olga = make_user(Role.OPERATOR, username="olga")
@@ -299,6 +298,6 @@ def test_it_never_lets_time_go_backwards_along_the_chain(monkeypatch):
 
     clock = iter([datetime(2026, 11, 2, 9, 0, 5, tzinfo=UTC), datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC)])
     monkeypatch.setattr(records.timezone, "now", lambda: next(clock))
-    first = audit.record(action="sync.requested")
-    second = audit.record(action="sync.requested")
+    first = record(action="sync.requested")
+    second = record(action="sync.requested")
     assert second.occurred_at == first.occurred_at == datetime(2026, 11, 2, 9, 0, 5, tzinfo=UTC)

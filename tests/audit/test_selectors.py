@@ -6,7 +6,7 @@ import pytest
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-import audit
+from audit.records import record
 from audit.selectors import REVIEW, audit_scope, events_for_deployment
 from deployments.models import Role
 from tests.factories import ApplicationFactory, DeploymentFactory
@@ -23,9 +23,9 @@ def test_it_gives_global_auditors_and_superusers_the_whole_trail(auditor, admin_
 def test_it_limits_an_application_auditor_to_that_application(client_for, make_user, deployment):
     other = DeploymentFactory(environment__application=ApplicationFactory(application_id="oth5678"))
     scoped = make_user(Role.AUDITOR, username="scoped", application=deployment.environment.application)
-    mine = audit.record(action="sync.requested", target=deployment)
-    theirs = audit.record(action="sync.requested", target=other)
-    audit.record(action="auth.login_failed", outcome="failed", target={"label": "x"})
+    mine = record(action="sync.requested", target=deployment)
+    theirs = record(action="sync.requested", target=other)
+    record(action="auth.login_failed", outcome="failed", target={"label": "x"})
 
     scope = audit_scope(scoped, REVIEW)
     assert not scope.everything and scope.application_ids == ("pay1234",)
@@ -40,7 +40,7 @@ def test_it_limits_an_application_auditor_to_that_application(client_for, make_u
 
 def test_it_shows_a_deployments_events_newest_first(auditor, deployment, make_events):
     made = make_events(3, target=deployment)
-    audit.record(action="sync.requested", target=deployment.environment)  # not about this deployment
+    record(action="sync.requested", target=deployment.environment)  # not about this deployment
     events = events_for_deployment(deployment, auditor)
     assert [e.pk for e in events] == [e.pk for e in made[::-1]]
     assert events.reviewable

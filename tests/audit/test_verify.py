@@ -9,9 +9,9 @@ import threading
 import pytest
 from django.db import connection, connections
 
-import audit
 from audit import chain
 from audit.models import AuditEvent, AuditVerification
+from audit.records import record
 from audit.verify import chain_verify, verify_chain
 from tests.audit.conftest import behind_the_apps_back, only_postgresql, swap_ids
 
@@ -181,7 +181,7 @@ def test_it_keeps_one_linear_chain_under_concurrent_writers():
         try:
             start.wait()
             for i in range(per_thread):
-                audit.record(action="sync.requested", details={"thread": number, "i": i}, source="worker")
+                record(action="sync.requested", details={"thread": number, "i": i}, source="worker")
         except BaseException as exc:  # reported below, in the test's thread
             errors.append(exc)
         finally:
@@ -209,6 +209,6 @@ def test_it_verifies_events_stamped_on_a_whole_second(monkeypatch, db):
     from audit import records
 
     monkeypatch.setattr(records.timezone, "now", lambda: datetime(2026, 11, 2, 9, 0, 0, tzinfo=UTC))
-    audit.record(action="sync.requested")
-    audit.record(action="sync.requested")
+    record(action="sync.requested")
+    record(action="sync.requested")
     assert verify_chain().ok

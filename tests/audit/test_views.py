@@ -10,8 +10,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-import audit
 from audit.models import AuditEvent, AuditVerification
+from audit.records import record
 from deployments.models import Role
 from tests.audit.conftest import HX
 
@@ -25,9 +25,7 @@ def _ids(response) -> list[int]:
 
 
 def test_it_shows_the_trail_to_an_auditor(client_for, auditor, deployment, make_user):
-    audit.record(
-        action="sync.requested", actor=make_user(username="olga"), target=deployment, reason="hot fix"
-    )
+    record(action="sync.requested", actor=make_user(username="olga"), target=deployment, reason="hot fix")
 
     response = client_for(auditor).get(URL)
 
@@ -109,11 +107,9 @@ def test_it_answers_a_bad_filter_with_400(client_for, auditor, query):
 def test_it_filters_by_every_field(client_for, auditor, deployment, make_user):
     olga = make_user(username="olga")
     other = make_user(username="other")
-    wanted = audit.record(
-        action="sync.requested", actor=olga, target=deployment, reason="needle in the haystack"
-    )
-    audit.record(action="sync.requested", actor=other, target=deployment.environment)
-    audit.record(action="access.denied", outcome="denied", actor=olga)
+    wanted = record(action="sync.requested", actor=olga, target=deployment, reason="needle in the haystack")
+    record(action="sync.requested", actor=other, target=deployment.environment)
+    record(action="access.denied", outcome="denied", actor=olga)
     client = client_for(auditor)
 
     def ids(**query):
@@ -213,7 +209,7 @@ def test_it_alerts_when_verification_is_overdue(client_for, auditor, settings):
 
 
 def test_it_shows_one_events_detail(client_for, auditor, deployment, make_user):
-    event = audit.record(
+    event = record(
         action="sync.requested", actor=make_user(username="olga"), target=deployment, details={"k": "v"}
     )
     response = client_for(auditor).get(reverse("audit_event_detail", args=[event.pk]))
@@ -235,7 +231,7 @@ def test_it_refuses_an_events_detail_to_a_viewer(client_for, viewer, make_events
 
 
 def test_it_escapes_what_users_typed(client_for, auditor):
-    audit.record(action="auth.login_failed", outcome="failed", target={"label": "<script>alert(1)</script>"})
+    record(action="auth.login_failed", outcome="failed", target={"label": "<script>alert(1)</script>"})
     html = client_for(auditor).get(URL).content.decode()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
 
@@ -264,7 +260,7 @@ def test_it_filters_a_time_range_exactly(client_for, auditor, monkeypatch):
     for minute in range(6):
         stamp = base + timedelta(minutes=minute)
         monkeypatch.setattr(records.timezone, "now", lambda stamp=stamp: stamp)
-        made.append(audit.record(action="sync.requested").pk)
+        made.append(record(action="sync.requested").pk)
     monkeypatch.undo()
 
     def ids(**query):

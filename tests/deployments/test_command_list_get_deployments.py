@@ -13,7 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connections
 
-from deployments import cli, sync
+from deployments import sync
+from deployments.management import cli
 from deployments.management.commands import get_deployment, list_deployments
 from deployments.models import Deployment, DeploymentEvent
 from tests.deployments.seeding import make_target, start

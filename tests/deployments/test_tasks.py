@@ -41,13 +41,13 @@ def test_it_refreshes_deployments_in_progress_and_fetches_details(
     _wait_for(lambda: SyncRun.objects.filter(scope="application").exclude(status="running").exists())
 
     emulator.advance(6 * 60)
-    tasks.refresh_active_deployments.delay()
+    tasks.refresh_active_deployments_task.delay()
     _wait_for(lambda: Deployment.objects.get(deployment_number=number).percentage_complete == 50.0)
 
     deployment = Deployment.objects.get(deployment_number=number)
     Deployment.objects.filter(pk=deployment.pk).update(details_fetched_at=None)
     deployment.events.all().delete()
-    tasks.fetch_deployment_details.delay(deployment_id=deployment.pk)
+    tasks.deployment_fetch_details_task.delay(deployment_id=deployment.pk)
     _wait_for(lambda: deployment.events.count() >= 2)
 
 
@@ -57,7 +57,7 @@ def test_it_retries_a_transient_failure_with_backoff(account, emulator, celery_w
     # More failures than botocore's own attempts (3 in the tests): the task itself must retry.
     emulator.add_fault(operation="ListApplications", kind="throttle", count=4)
 
-    tasks.sync_account.delay(account_id=account.pk)
+    tasks.sync_account_task.delay(account_id=account.pk)
 
     _wait_for(lambda: Deployment.objects.count() == 2, timeout=60)
     runs = SyncRun.objects.filter(scope="account").order_by("started_at")

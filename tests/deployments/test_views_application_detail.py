@@ -3,8 +3,8 @@
 import pytest
 from django.utils import timezone
 
-from tests.deployments.conftest import deployment_url
 from tests.factories import DeploymentFactory, EnvironmentFactory
+from tests.helpers import deployment_url
 
 pytestmark = pytest.mark.django_db
 

@@ -3,8 +3,8 @@
 import pytest
 from django.utils import timezone
 
-from tests.deployments.conftest import HX
 from tests.factories import ApplicationFactory
+from tests.helpers import HX
 
 pytestmark = pytest.mark.django_db
 

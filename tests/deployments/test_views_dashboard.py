@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from deployments.models import ACTIVE_STATES, Deployment, SyncRun
 from deployments.selectors import dashboard_version
-from tests.deployments.conftest import HX, deployment_url
 from tests.factories import AccountFactory, DeploymentFactory, EnvironmentFactory
+from tests.helpers import HX, deployment_url
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,11 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from deployments import stopping, tasks
+from deployments import tasks
 from deployments.models import Deployment, DeploymentEvent, Role
-from tests.deployments.conftest import HX, deployment_url, event
+from stops import services
 from tests.factories import AccountFactory, ApplicationFactory, DeploymentFactory, EnvironmentFactory
+from tests.helpers import HX, deployment_url, event
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +42,7 @@ def test_it_shows_every_field_the_chart_and_the_timeline(client_for, viewer, est
     assert "Configuration available to 40.00% of clients" in html
     assert html.index("40.00% of clients") < html.index("20.00% of clients")  # newest first
     assert '<span class="trigger trigger-user">User</span>' in html
-    assert '{% include "deployments/stop/_panel.html" %}' not in html
+    assert '{% include "stops/_panel.html" %}' not in html
     assert 'id="deployment-progress"' in html and 'hx-trigger="every 2s' in html
 
 
@@ -107,7 +108,9 @@ def test_it_asks_once_for_the_event_log_of_an_old_deployment_and_shows_it_loadin
 ):
     old = _old(estate)
     asked = []
-    monkeypatch.setattr(tasks.fetch_deployment_details, "delay", lambda **kw: asked.append(kw))
+    monkeypatch.setattr(
+        tasks.deployment_fetch_details_task, "apply_async", lambda kwargs, **_: asked.append(kwargs)
+    )
     client = client_for(viewer)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -122,7 +125,7 @@ def test_it_asks_once_for_the_event_log_of_an_old_deployment_and_shows_it_loadin
 
 
 def test_it_fills_in_the_timeline_when_the_details_arrive(client_for, viewer, estate, monkeypatch):
-    monkeypatch.setattr(tasks.fetch_deployment_details, "delay", lambda **kw: None)
+    monkeypatch.setattr(tasks.deployment_fetch_details_task, "apply_async", lambda kwargs, **_: None)
     old = _old(estate)
     held = old.version
     event(old, 0, "DEPLOYMENT_STARTED", 0, by="USER", text="Deployment started")
@@ -137,7 +140,9 @@ def test_it_fills_in_the_timeline_when_the_details_arrive(client_for, viewer, es
 
 def test_it_says_clearly_when_appconfig_refused_the_event_log(client_for, viewer, estate, monkeypatch):
     asked = []
-    monkeypatch.setattr(tasks.fetch_deployment_details, "delay", lambda **kw: asked.append(kw))
+    monkeypatch.setattr(
+        tasks.deployment_fetch_details_task, "apply_async", lambda kwargs, **_: asked.append(kwargs)
+    )
     old = _old(estate, details_error="AccessDenied: not allowed")
 
     html = client_for(viewer).get(deployment_url(old)).content.decode()
@@ -246,7 +251,7 @@ def test_it_renders_200_events_in_a_fixed_number_of_queries(
 def test_it_reads_an_open_stop_request_in_two_more_queries(
     client_for, operator, estate, django_assert_num_queries
 ):
-    stopping.stop_request_create(deployment=estate.running, user=operator, reason="error rate up")
+    services.stop_request_create(deployment=estate.running, user=operator, reason="error rate up")
     client = client_for(operator)
     with django_assert_num_queries(PAGE_QUERIES_WITH_STOP_REQUEST):
         response = client.get(deployment_url(estate.running))

@@ -4,7 +4,7 @@ now" button for operators; bad filters and pages answer 400/404; a fixed number 
 import pytest
 
 from deployments.models import Deployment
-from tests.deployments.conftest import HX, deployment_url, environment_url
+from tests.helpers import HX, deployment_url, environment_url
 
 pytestmark = pytest.mark.django_db
 

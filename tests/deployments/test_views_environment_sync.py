@@ -7,8 +7,8 @@ from audit.models import AuditEvent
 from deployments import tasks
 from deployments.models import Role
 from deployments.roles import role_grant
-from tests.deployments.conftest import HX, environment_url
 from tests.factories import ApplicationFactory
+from tests.helpers import HX, environment_url
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ def _url(environment) -> str:
 @pytest.fixture
 def queued(monkeypatch):
     calls = []
-    monkeypatch.setattr(tasks.sync_environment, "delay", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(tasks.sync_environment_task, "apply_async", lambda kwargs, **_: calls.append(kwargs))
     return calls
 
 
@@ -98,14 +98,14 @@ def test_it_throttles_across_web_processes_when_the_cache_is_shared(
 
     from django.core.cache.backends.redis import RedisCache
 
-    from deployments import requests
+    from deployments import enqueue
 
     prefix = f"test-{uuid.uuid4()}"
     processes = [RedisCache(redis_url, {"KEY_PREFIX": prefix}) for _ in range(2)]
     client = client_for(operator)
 
-    monkeypatch.setattr(requests, "cache", processes[0])
+    monkeypatch.setattr(enqueue, "cache", processes[0])
     assert "Sync of prod requested" in client.post(_url(estate.environment), follow=True).content.decode()
-    monkeypatch.setattr(requests, "cache", processes[1])
+    monkeypatch.setattr(enqueue, "cache", processes[1])
     assert "requested moments ago" in client.post(_url(estate.environment), follow=True).content.decode()
     assert AuditEvent.objects.filter(action="sync.requested").count() == 1

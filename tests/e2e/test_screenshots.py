@@ -14,8 +14,9 @@ import pytest
 from playwright.sync_api import expect
 
 from appconfig_emulator import Emulator, ScaledClock
-from deployments import appconfig, stopping, sync
+from deployments import appconfig, sync
 from deployments.models import Account, Deployment, Role
+from stops import services
 from tests.e2e.conftest import BackgroundSync, log_in
 
 pytestmark = [
@@ -67,7 +68,7 @@ def test_it_takes_the_readme_screenshots(browser, live_server, make_user, serial
         with serialised:
             environment.approvals_required = 1
             environment.save(update_fields=["approvals_required"])
-            stopping.stop_request_create(
+            services.stop_request_create(
                 deployment=deployment, user=operator, reason="error rate up after the rollout started"
             )
         make_user(Role.APPROVER, username="approver")

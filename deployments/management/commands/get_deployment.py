@@ -9,8 +9,9 @@ first; with --refresh a deployment the cache does not know yet is looked for by 
 
 from __future__ import annotations
 
-from deployments import cli, sync
+from deployments import sync
 from deployments.appconfig import AppConfigError
+from deployments.management import cli
 
 
 class Command(cli.AwsStyleCommand):
@@ -48,7 +49,7 @@ class Command(cli.AwsStyleCommand):
                 environment = cli.find_environment(acting, application_id, environment_id)
                 if not refresh:
                     raise cli.deployment_not_found(environment, number)
-                sync.sync_environment_run(environment=environment)
+                sync.sync_environment(environment=environment)
                 deployment = cli.find_deployment(acting, application_id, environment_id, number)
                 if deployment is None:
                     raise cli.deployment_not_found(environment, number)

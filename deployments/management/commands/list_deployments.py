@@ -8,8 +8,9 @@ user's applications. Exit codes and error lines as `stop_deployment` (see deploy
 
 from __future__ import annotations
 
-from deployments import cli, sync
+from deployments import sync
 from deployments.appconfig import AppConfigError
+from deployments.management import cli
 
 
 class Command(cli.AwsStyleCommand):
@@ -40,7 +41,7 @@ class Command(cli.AwsStyleCommand):
         environment = cli.find_environment(acting, application_id, environment_id)
         if refresh:
             try:
-                sync.sync_environment_run(environment=environment)
+                sync.sync_environment(environment=environment)
             except AppConfigError as exc:
                 raise cli.appconfig_error(exc) from None
         deployments = environment.deployments.order_by("-deployment_number")

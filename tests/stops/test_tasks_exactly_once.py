@@ -17,9 +17,9 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from deployments import stopping, tasks
 from deployments.models import Role, StopRequest, StopStatus
 from portal.embedded import free_port, start_redis
+from stops import services, tasks
 from tests.conftest import point_celery_at
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_it_executes_once_for_twenty_concurrent_approvals(live, operator, make_u
     environment = live.environment
     environment.approvals_required = 1
     environment.save()
-    stop_request = stopping.stop_request_create(deployment=live, user=operator, reason="bad rollout")
+    stop_request = services.stop_request_create(deployment=live, user=operator, reason="bad rollout")
     approvers = [make_user(Role.APPROVER, username=f"approver-{i}") for i in range(20)]
     url = reverse("stop_request_approve", args=[stop_request.pk])
     barrier = threading.Barrier(len(approvers))
@@ -75,7 +75,7 @@ def test_it_calls_stop_once_when_the_task_is_delivered_twice(live, operator, emu
     environment = live.environment
     environment.approvals_required = 0
     environment.save()
-    stop_request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")  # enqueues once
+    stop_request = services.stop_request_create(deployment=live, user=operator, reason="bad")  # enqueues once
     tasks.stop_execute.delay(stop_request_id=stop_request.pk)  # and a duplicate delivery
 
     _wait_for(lambda: _status(stop_request) == StopStatus.SUCCEEDED, what="the stop to succeed")
@@ -97,7 +97,7 @@ def test_it_loses_no_approved_request_while_the_broker_is_down(
     environment.save()
 
     # The broker is down when the request is approved: the commit stands, the publish fails quietly.
-    stop_request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
+    stop_request = services.stop_request_create(deployment=live, user=operator, reason="bad")
     assert _status(stop_request) == StopStatus.APPROVED
 
     redis = start_redis(port, directory)
@@ -174,7 +174,7 @@ def test_it_survives_a_worker_killed_while_stop_deployment_is_in_flight(
     emulator.add_fault(operation="StopDeployment", kind="latency", count=1, seconds=3)
     worker = _worker_process(redis_url, lease=LEASE)
     try:
-        stop_request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
+        stop_request = services.stop_request_create(deployment=live, user=operator, reason="bad")
         _wait_for(lambda: emulator.counters().get("StopDeployment", 0) == 1, what="StopDeployment in flight")
         os.killpg(worker.pid, signal.SIGKILL)  # the worker dies mid-call; AppConfig still applies the stop
         worker.wait(timeout=10)

@@ -9,12 +9,11 @@ import logging
 import urllib.request
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.db.models import Q
 from django.urls import reverse
 
-from deployments.models import StopRequest, StopStatus
+from deployments.access import APPROVE_STOP, users_holding
+from deployments.models import StopRequest
 
 logger = logging.getLogger(__name__)
 
@@ -23,17 +22,19 @@ def eligible_approvers(stop_request: StopRequest) -> list:
     """Active users holding approve_stop on the request's application through a role, requester excluded."""
     application = stop_request.deployment.environment.application
     return list(
-        get_user_model()
-        .objects.filter(
-            is_active=True,
-            role_grants__group__permissions__codename="approve_stop",
-            role_grants__group__permissions__content_type__app_label="deployments",
-        )
-        .filter(Q(role_grants__application__isnull=True) | Q(role_grants__application=application))
-        .exclude(pk=stop_request.requested_by_id)
-        .exclude(email="")
-        .distinct()
+        users_holding(APPROVE_STOP, application).exclude(pk=stop_request.requested_by_id).exclude(email="")
     )
+
+
+def notify_event(*, stop_request_id: int, event: str) -> None:
+    """The task's body: the request (gone: nothing to say) and `notify`."""
+    stop_request = (
+        StopRequest.objects.select_related("deployment__environment__application", "requested_by")
+        .filter(pk=stop_request_id)
+        .first()
+    )
+    if stop_request is not None:
+        notify(stop_request, event)
 
 
 def _links(stop_request: StopRequest) -> tuple[str, str]:
@@ -95,12 +96,3 @@ def _post_webhook(text: str) -> None:
             response.read()
     except Exception:
         logger.warning("stop notification webhook failed", exc_info=True)
-
-
-OUTCOME_STATUSES = {
-    StopStatus.SUCCEEDED,
-    StopStatus.FAILED,
-    StopStatus.SUPERSEDED,
-    StopStatus.REJECTED,
-    StopStatus.EXPIRED,
-}

@@ -25,8 +25,9 @@ import time
 from django.conf import settings
 from django.urls import reverse
 
-from deployments import cli, stopping, sync
+from deployments import sync
 from deployments.appconfig import AppConfigError
+from deployments.management import cli
 from deployments.models import (
     OPEN_STOP_STATUSES,
     Deployment,
@@ -36,6 +37,7 @@ from deployments.models import (
     StopRequest,
     StopStatus,
 )
+from stops import services
 
 OPERATION = "StopDeployment"
 POLL_SECONDS = 1.0
@@ -123,7 +125,7 @@ class Command(cli.AwsStyleCommand):
         environment = cli.find_environment(user, application_id, environment_id)
         try:
             # Started since the last sync pass? One ListDeployments of this environment tells.
-            sync.sync_environment_run(environment=environment)
+            sync.sync_environment(environment=environment)
         except AppConfigError as exc:
             raise cli.appconfig_error(exc) from None
         deployment = cli.find_deployment(user, application_id, environment_id, number)
@@ -139,7 +141,7 @@ class Command(cli.AwsStyleCommand):
             kind = StopKind.REVERT
         environment = deployment.environment
         try:
-            return stopping.stop_request_create(
+            return services.stop_request_create(
                 deployment=deployment,
                 user=user,
                 reason=reason,
@@ -147,7 +149,7 @@ class Command(cli.AwsStyleCommand):
                 confirmation=options["confirmation"],
                 source="command",
             )
-        except stopping.StopError as exc:
+        except services.StopError as exc:
             hint = ""
             if environment.is_critical and options["confirmation"].strip() != environment.name:
                 hint = " Pass --confirmation with its name."

@@ -8,17 +8,16 @@ from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from deployments import stopping
 from deployments.models import Role, StopRequest, StopStatus
+from stops import services
 from tests.factories import ApplicationFactory, DeploymentFactory, EnvironmentFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _no_broker(monkeypatch):
-    monkeypatch.setattr(stopping, "_enqueue_execution", lambda pk: None)
-    monkeypatch.setattr(stopping, "_enqueue_notification", lambda pk, event: None)
+def _no_broker(published):
+    """Nothing is published to a broker in these tests."""
 
 
 @pytest.fixture
@@ -37,7 +36,7 @@ def _stop_url(deployment) -> str:
 
 
 def _request(deployment, user, **fields) -> StopRequest:
-    return stopping.stop_request_create(deployment=deployment, user=user, reason="error rate", **fields)
+    return services.stop_request_create(deployment=deployment, user=user, reason="error rate", **fields)
 
 
 # Who may do what: role -> (may request, may approve)
@@ -253,7 +252,7 @@ def test_it_polls_the_panel_with_204_when_unchanged(client, operator, approver, 
     assert f"?v={version}".encode() in first.content
     assert client.get(url, {"v": version}).status_code == 204
 
-    stopping.stop_request_approve(stop_request=stop_request, user=approver)
+    services.stop_request_approve(stop_request=stop_request, user=approver)
     changed = client.get(url, {"v": version})
     assert changed.status_code == 200
     assert b"Approved" in changed.content
@@ -261,7 +260,7 @@ def test_it_polls_the_panel_with_204_when_unchanged(client, operator, approver, 
 
 def test_it_stops_polling_the_panel_once_all_is_over(client, operator, deployment):
     stop_request = _request(deployment, operator)
-    stopping.stop_request_cancel(stop_request=stop_request, user=operator)
+    services.stop_request_cancel(stop_request=stop_request, user=operator)
     deployment.state = "ROLLED_BACK"
     deployment.save()
     client.force_login(operator)

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -28,8 +27,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-import audit
+from audit.records import record
 from deployments import sync
+from deployments.access import APPROVE_STOP, BREAK_GLASS, REQUEST_STOP, permissions_on, user_may
 from deployments.appconfig import (
     AppConfigError,
     BadRequestError,
@@ -39,24 +39,27 @@ from deployments.appconfig import (
     client_for,
 )
 from deployments.models import (
-    STOPPABLE_STATES,
     Deployment,
     DeploymentState,
+    Environment,
     StopDecision,
     StopKind,
     StopRequest,
     StopStatus,
 )
-from deployments.selectors import holds, permissions_on, user_may
+from portal.queue import publish_on_commit
+from stops import tasks
+from stops.rules import (
+    OPEN_STATUSES,
+    REASON_MAX_LENGTH,
+    covers,
+    decide_refusal,
+    may_start,
+    revert_window_open,
+    start_permission,
+)
 
 logger = logging.getLogger(__name__)
-
-REVERT_WINDOW = timedelta(hours=72)  # AppConfig accepts Allow-Revert this long after completion
-REASON_MAX_LENGTH = 2000
-
-PERM_REQUEST = "deployments.request_stop"
-PERM_APPROVE = "deployments.approve_stop"
-PERM_BREAK_GLASS = "deployments.stop_without_approval"
 
 
 class StopError(Exception):
@@ -73,94 +76,12 @@ class StopConflict(StopError):
     status = 409
 
 
-# ---------------------------------------------------------------------------------------------------------
-# What a request covers
-
-
-def covers(kind: str, state: str) -> bool:
-    """Whether a request of `kind` can still act on a deployment in `state`."""
-    if kind == StopKind.REVERT:
-        return state == DeploymentState.COMPLETE
-    return state in STOPPABLE_STATES
-
-
-def revert_window_open(deployment: Deployment, now: datetime | None = None) -> bool:
-    if deployment.state != DeploymentState.COMPLETE or deployment.completed_at is None:
-        return False
-    return (now or timezone.now()) - deployment.completed_at < REVERT_WINDOW
-
-
-def available_kind(deployment: Deployment) -> str | None:
-    """The one action AppConfig would accept now: stop while deploying or baking, revert while COMPLETE and
-    inside the 72-hour window, nothing otherwise."""
-    if deployment.is_stoppable:
-        return StopKind.STOP
-    if revert_window_open(deployment):
-        return StopKind.REVERT
-    return None
-
-
-@dataclass(frozen=True)
-class StopPreview:
-    """What the Stop dialog shows before anyone commits to anything."""
-
-    deployment: Deployment
-    kind: str | None
-    outcome_state: str
-    approvals_required: int
-    may_request: bool
-    may_break_glass: bool
-    may_approve: bool
-    critical: bool
-    bake_time_left: timedelta | None
-    revert_deadline: datetime | None
-    open_request: StopRequest | None
-
-
-def stop_preview(
-    *,
-    deployment: Deployment,
-    user: AbstractBaseUser,
-    open_request: StopRequest | None | bool = False,
-    permissions: set[str] | None = None,
-) -> StopPreview:
-    """`open_request`: pass what the caller already read (None for "there is none") to spare a query;
-    `permissions`: the user's on the deployment's application (`permissions_on`), likewise."""
-    if permissions is None:
-        permissions = permissions_on(user, deployment.environment.application)
-    kind = available_kind(deployment)
-    bake_left = None
-    if deployment.state == DeploymentState.BAKING and deployment.started_at:
-        # Bake ends final_bake minutes after the deployment phase, which lasts its full duration.
-        bake_end = deployment.started_at + timedelta(
-            minutes=deployment.deployment_duration_in_minutes + deployment.final_bake_time_in_minutes
-        )
-        bake_left = max(bake_end - timezone.now(), timedelta(0))
-    revert_deadline = deployment.completed_at + REVERT_WINDOW if kind == StopKind.REVERT else None
-    return StopPreview(
-        deployment=deployment,
-        kind=kind,
-        outcome_state=DeploymentState.REVERTED if kind == StopKind.REVERT else DeploymentState.ROLLED_BACK,
-        approvals_required=deployment.environment.approvals_required,
-        may_request=holds(permissions, PERM_REQUEST),
-        may_break_glass=holds(permissions, PERM_BREAK_GLASS),
-        may_approve=holds(permissions, PERM_APPROVE),
-        critical=deployment.environment.is_critical,
-        bake_time_left=bake_left,
-        revert_deadline=revert_deadline,
-        open_request=open_request_for(deployment) if open_request is False else open_request,
-    )
-
-
 def open_request_for(deployment: Deployment) -> StopRequest | None:
     return (
-        StopRequest.objects.filter(deployment=deployment, status__in=[s.value for s in _OPEN])
+        StopRequest.objects.filter(deployment=deployment, status__in=[s.value for s in OPEN_STATUSES])
         .select_related("requested_by")
         .first()
     )
-
-
-_OPEN = (StopStatus.PENDING, StopStatus.APPROVED, StopStatus.EXECUTING)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -171,7 +92,7 @@ def _refuse(
     *, request, user, permission: str, target, attempted: str, message: str, source: str
 ) -> StopForbidden:
     """Record a refused attempt in its own transaction (it must outlive the refusal), return the error."""
-    audit.record(
+    record(
         action="access.denied",
         outcome="denied",
         actor=user,
@@ -183,32 +104,15 @@ def _refuse(
     return StopForbidden(message)
 
 
-def _enqueue_execution(stop_request_id: int) -> None:
-    """Publish the execution task. Runs after commit; a broker that is down must not turn a committed
-    approval into an error page: the relay re-enqueues approved requests that nobody claimed."""
-    from deployments.tasks import stop_execute
-
-    try:
-        stop_execute.apply_async(
-            kwargs={"stop_request_id": stop_request_id},
-            retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
-        )
-    except Exception as exc:  # the broker is down or unreachable; the outbox row is safe
-        logger.warning("could not enqueue stop request %s (%s); the relay will", stop_request_id, exc)
+def _execute_on_commit(stop_request_id: int) -> None:
+    """Publish the execution after commit. A broker that is down must not turn a committed approval into an
+    error page: the relay re-enqueues approved requests that nobody claimed."""
+    publish_on_commit(tasks.stop_execute, stop_request_id=stop_request_id)
 
 
-def _enqueue_notification(stop_request_id: int, event: str) -> None:
-    from deployments.tasks import notify_stop_request
-
-    try:
-        notify_stop_request.apply_async(
-            kwargs={"stop_request_id": stop_request_id, "event": event},
-            retry=True,
-            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
-        )
-    except Exception as exc:  # notifications never block or fail a stop
-        logger.warning("could not enqueue a notification for stop request %s (%s)", stop_request_id, exc)
+def _notify_on_commit(stop_request_id: int, event: str) -> None:
+    # Notifications never block or fail a stop.
+    publish_on_commit(tasks.notify_stop_request, stop_request_id=stop_request_id, event=event)
 
 
 def _transition(stop_request: StopRequest, *, from_statuses, to_status: str, **fields) -> bool:
@@ -222,43 +126,30 @@ def _transition(stop_request: StopRequest, *, from_statuses, to_status: str, **f
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Request, approve, reject, cancel
+# Request
 
 
-def stop_request_create(
-    *,
-    deployment: Deployment,
-    user: AbstractBaseUser,
-    reason: str,
-    kind: str = StopKind.STOP,
-    break_glass: bool = False,
-    confirmation: str = "",
-    request=None,
-    source: str = "web",
-) -> StopRequest:
-    """Ask for a deployment to be stopped (or reverted).
-
-    1. Permission: request_stop on the application (stop_without_approval for break-glass); refusals audited.
-    2. Validation: a reason; the deployment in a state the kind covers (revert: inside 72 hours); on a
-       critical environment, the environment's name typed as confirmation.
-    3. One transaction: the request row (approved at once when no approval is needed or for break-glass;
-       the database allows one open request per deployment) and its audit records.
-    4. After commit: the execution task, or the approvers' notification.
-    """
-    environment = deployment.environment
-    application = environment.application
-    permission = PERM_BREAK_GLASS if break_glass else PERM_REQUEST
-    if not user_may(user, permission, application):
+def _authorise_request(
+    *, deployment: Deployment, user: AbstractBaseUser, kind: str, break_glass: bool, request, source: str
+) -> None:
+    """Step 1: the role the request rests on, read afresh; a refusal is audited."""
+    permissions = permissions_on(user, deployment.environment.application)
+    if not may_start(permissions, break_glass=break_glass):
         raise _refuse(
             request=request,
             user=user,
-            permission=permission,
+            permission=start_permission(break_glass=break_glass),
             target=deployment,
             attempted=f"{'break-glass ' if break_glass else ''}{kind} request",
             message="Your roles do not allow "
             + ("a break-glass stop here." if break_glass else "requesting a stop here."),
             source=source,
         )
+
+
+def _validate_request(*, deployment: Deployment, reason: str, kind: str, confirmation: str) -> str:
+    """Step 2: the request makes sense now; returns the cleaned reason."""
+    environment = deployment.environment
     reason = (reason or "").strip()
     if not reason:
         raise StopError("A reason is required.")
@@ -275,53 +166,107 @@ def stop_request_create(
         raise StopConflict("Only a COMPLETE deployment within 72 hours of completion can be reverted.")
     if environment.is_critical and confirmation.strip() != environment.name:
         raise StopError(f"{environment.name} is a critical environment: type its name to confirm.")
+    return reason
 
+
+def _create_request(
+    *,
+    deployment: Deployment,
+    environment: Environment,
+    user: AbstractBaseUser,
+    reason: str,
+    kind: str,
+    break_glass: bool,
+    request,
+    source: str,
+) -> StopRequest:
+    """Step 3: the row and its audit records in one transaction, the follow-up published on commit."""
     required = 0 if break_glass else environment.approvals_required
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            stop_request = StopRequest.objects.create(
-                deployment=deployment,
-                kind=kind,
-                status=StopStatus.APPROVED if required == 0 else StopStatus.PENDING,
-                state_at_request=deployment.state,
-                requested_by=user,
-                reason=reason,
-                break_glass=break_glass,
-                source=source,
-                approvals_required=required,
-                expires_at=now + timedelta(seconds=settings.STOP_REQUEST_TTL),
-                approved_at=now if required == 0 else None,
-            )
-            audit.record(
-                action="stop.break_glass" if break_glass else "stop.requested",
+    with transaction.atomic():
+        stop_request = StopRequest.objects.create(
+            deployment=deployment,
+            kind=kind,
+            status=StopStatus.APPROVED if required == 0 else StopStatus.PENDING,
+            state_at_request=deployment.state,
+            requested_by=user,
+            reason=reason,
+            break_glass=break_glass,
+            source=source,
+            approvals_required=required,
+            expires_at=now + timedelta(seconds=settings.STOP_REQUEST_TTL),
+            approved_at=now if required == 0 else None,
+        )
+        record(
+            action="stop.break_glass" if break_glass else "stop.requested",
+            actor=user,
+            request=request,
+            target=stop_request,
+            reason=reason,
+            details={"kind": kind, "state": deployment.state, "approvals_required": required},
+            source=source,
+        )
+        if required == 0:
+            record(
+                action="stop.approved",
                 actor=user,
                 request=request,
                 target=stop_request,
-                reason=reason,
-                details={"kind": kind, "state": deployment.state, "approvals_required": required},
+                details={"automatic": "break-glass" if break_glass else "no approval required here"},
                 source=source,
             )
-            if required == 0:
-                audit.record(
-                    action="stop.approved",
-                    actor=user,
-                    request=request,
-                    target=stop_request,
-                    details={"automatic": "break-glass" if break_glass else "no approval required here"},
-                    source=source,
-                )
-                transaction.on_commit(partial(_enqueue_execution, stop_request.pk))
-                if break_glass:
-                    transaction.on_commit(partial(_enqueue_notification, stop_request.pk, "break_glass"))
-            else:
-                transaction.on_commit(partial(_enqueue_notification, stop_request.pk, "pending"))
+            _execute_on_commit(stop_request.pk)
+            if break_glass:
+                _notify_on_commit(stop_request.pk, "break_glass")
+        else:
+            _notify_on_commit(stop_request.pk, "pending")
+    return stop_request
+
+
+def stop_request_create(
+    *,
+    deployment: Deployment,
+    user: AbstractBaseUser,
+    reason: str,
+    kind: str = StopKind.STOP,
+    break_glass: bool = False,
+    confirmation: str = "",
+    request=None,
+    source: str = "web",
+) -> StopRequest:
+    """Ask for a deployment to be stopped (or reverted).
+
+    1. Authorise: request_stop on the application (stop_without_approval for break-glass); refusals audited.
+    2. Validate: a reason; the deployment in a state the kind covers (revert: inside 72 hours); on a
+       critical environment, the environment's name typed as confirmation.
+    3. Transact: the request row (approved at once when no approval is needed or for break-glass; the
+       database allows one open request per deployment) and its audit records; after commit, the execution
+       task or the approvers' notification.
+    """
+    _authorise_request(
+        deployment=deployment, user=user, kind=kind, break_glass=break_glass, request=request, source=source
+    )
+    reason = _validate_request(deployment=deployment, reason=reason, kind=kind, confirmation=confirmation)
+    try:
+        return _create_request(
+            deployment=deployment,
+            environment=deployment.environment,
+            user=user,
+            reason=reason,
+            kind=kind,
+            break_glass=break_glass,
+            request=request,
+            source=source,
+        )
     except IntegrityError:
         existing = open_request_for(deployment)
         raise StopConflict(
             f"A stop request for this deployment is already open (#{existing.pk if existing else '?'})."
         ) from None
-    return stop_request
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Approve, reject, cancel
 
 
 def _locked(stop_request: StopRequest) -> StopRequest:
@@ -333,110 +278,116 @@ def _locked(stop_request: StopRequest) -> StopRequest:
     )
 
 
-def _check_decider(stop_request: StopRequest, user, *, request, source: str, attempted: str) -> None:
-    deployment = stop_request.deployment
-    if not user_may(user, PERM_APPROVE, deployment.environment.application):
-        raise _refuse(
-            request=request,
-            user=user,
-            permission=PERM_APPROVE,
-            target=stop_request,
-            attempted=attempted,
-            message="Your roles do not allow approving or rejecting stops here.",
-            source=source,
-        )
-    if stop_request.requested_by_id == user.pk:
-        raise _refuse(
-            request=request,
-            user=user,
-            permission=PERM_APPROVE,
-            target=stop_request,
-            attempted=f"{attempted} of own request",
-            message="You cannot approve or reject your own request (two-person rule); you may cancel it.",
-            source=source,
-        )
-
-
-def stop_request_approve(
-    *, stop_request: StopRequest, user: AbstractBaseUser, comment: str = "", request=None, source: str = "web"
+def _decide(
+    *,
+    stop_request: StopRequest,
+    user: AbstractBaseUser,
+    verdict: str,
+    comment: str,
+    request,
+    source: str,
 ) -> StopRequest:
-    """Approve a pending request.
+    """Approve or reject a pending request.
 
-    1. Permission approve_stop on the application, and not the requester's own request (audited refusals).
-    2. One transaction, the request row locked: still pending; one decision per person (database constraint);
-       the audit record; when the approvals reach the snapshot threshold, pending -> approved.
-    3. After commit, if this approval completed the quorum: the execution task.
+    1. The rules (`decide_refusal`): approve_stop on the application, read afresh, and not the requester's
+       own request; refusals audited. A rejection needs a comment.
+    2. One transaction, the request row locked: still pending; one decision per person (database
+       constraint); the audit record. An approval that reaches the snapshot threshold moves the request to
+       approved and publishes its execution after commit; a rejection ends it.
     """
-    _check_decider(stop_request, user, request=request, source=source, attempted="approve")
-    try:
-        with transaction.atomic():
-            locked = _locked(stop_request)
-            if locked.status != StopStatus.PENDING:
-                raise StopConflict(
-                    f"This request is {locked.get_status_display().lower()}; it cannot be approved."
-                )
-            StopDecision.objects.create(
-                stop_request=locked, user=user, verdict=StopDecision.Verdict.APPROVE, comment=comment.strip()
-            )
-            approvals = locked.decisions.filter(verdict=StopDecision.Verdict.APPROVE).count()
-            audit.record(
-                action="stop.approved",
-                actor=user,
-                request=request,
-                target=locked,
-                reason=comment.strip(),
-                details={"approvals": approvals, "approvals_required": locked.approvals_required},
-                source=source,
-            )
-            if approvals >= locked.approvals_required and _transition(
-                locked,
-                from_statuses=[StopStatus.PENDING],
-                to_status=StopStatus.APPROVED,
-                approved_at=timezone.now(),
-            ):
-                transaction.on_commit(partial(_enqueue_execution, locked.pk))
-    except IntegrityError:
-        raise StopConflict("You have already decided on this request.") from None
-    stop_request.refresh_from_db()
-    return stop_request
-
-
-def stop_request_reject(
-    *, stop_request: StopRequest, user: AbstractBaseUser, comment: str = "", request=None, source: str = "web"
-) -> StopRequest:
-    _check_decider(stop_request, user, request=request, source=source, attempted="reject")
-    if not comment.strip():
+    attempted = "approve" if verdict == StopDecision.Verdict.APPROVE else "reject"
+    refusal = decide_refusal(
+        stop_request, user, permissions_on(user, stop_request.deployment.environment.application)
+    )
+    if refusal:
+        own = stop_request.requested_by_id == user.pk
+        raise _refuse(
+            request=request,
+            user=user,
+            permission=APPROVE_STOP,
+            target=stop_request,
+            attempted=f"{attempted} of own request" if own else attempted,
+            message=refusal,
+            source=source,
+        )
+    comment = comment.strip()
+    if verdict == StopDecision.Verdict.REJECT and not comment:
         raise StopError("Say why you reject the request.")
     try:
         with transaction.atomic():
             locked = _locked(stop_request)
             if locked.status != StopStatus.PENDING:
                 raise StopConflict(
-                    f"This request is {locked.get_status_display().lower()}; it cannot be rejected."
+                    f"This request is {locked.get_status_display().lower()}; it cannot be {attempted}d."
                 )
-            StopDecision.objects.create(
-                stop_request=locked, user=user, verdict=StopDecision.Verdict.REJECT, comment=comment.strip()
-            )
-            _transition(
-                locked,
-                from_statuses=[StopStatus.PENDING],
-                to_status=StopStatus.REJECTED,
-                finished_at=timezone.now(),
-                outcome=f"Rejected by {user.get_username()}: {comment.strip()}",
-            )
-            audit.record(
-                action="stop.rejected",
-                actor=user,
-                request=request,
-                target=locked,
-                reason=comment.strip(),
-                source=source,
-            )
-            transaction.on_commit(partial(_enqueue_notification, locked.pk, "outcome"))
+            StopDecision.objects.create(stop_request=locked, user=user, verdict=verdict, comment=comment)
+            # A decision changes what the panel and the queue show, even when it moves no status.
+            StopRequest.objects.filter(pk=locked.pk).update(version=F("version") + 1)
+            if verdict == StopDecision.Verdict.APPROVE:
+                _approved(locked, user=user, comment=comment, request=request, source=source)
+            else:
+                _rejected(locked, user=user, comment=comment, request=request, source=source)
     except IntegrityError:
         raise StopConflict("You have already decided on this request.") from None
     stop_request.refresh_from_db()
     return stop_request
+
+
+def _approved(locked: StopRequest, *, user, comment: str, request, source: str) -> None:
+    approvals = locked.decisions.filter(verdict=StopDecision.Verdict.APPROVE).count()
+    record(
+        action="stop.approved",
+        actor=user,
+        request=request,
+        target=locked,
+        reason=comment,
+        details={"approvals": approvals, "approvals_required": locked.approvals_required},
+        source=source,
+    )
+    if approvals >= locked.approvals_required and _transition(
+        locked, from_statuses=[StopStatus.PENDING], to_status=StopStatus.APPROVED, approved_at=timezone.now()
+    ):
+        _execute_on_commit(locked.pk)
+
+
+def _rejected(locked: StopRequest, *, user, comment: str, request, source: str) -> None:
+    _transition(
+        locked,
+        from_statuses=[StopStatus.PENDING],
+        to_status=StopStatus.REJECTED,
+        finished_at=timezone.now(),
+        outcome=f"Rejected by {user.get_username()}: {comment}",
+    )
+    record(action="stop.rejected", actor=user, request=request, target=locked, reason=comment, source=source)
+    _notify_on_commit(locked.pk, "outcome")
+
+
+def stop_request_approve(
+    *, stop_request: StopRequest, user: AbstractBaseUser, comment: str = "", request=None, source: str = "web"
+) -> StopRequest:
+    """Approve a pending request; the approval that completes the quorum publishes its execution."""
+    return _decide(
+        stop_request=stop_request,
+        user=user,
+        verdict=StopDecision.Verdict.APPROVE,
+        comment=comment,
+        request=request,
+        source=source,
+    )
+
+
+def stop_request_reject(
+    *, stop_request: StopRequest, user: AbstractBaseUser, comment: str = "", request=None, source: str = "web"
+) -> StopRequest:
+    """Reject a pending request, saying why; it ends at once."""
+    return _decide(
+        stop_request=stop_request,
+        user=user,
+        verdict=StopDecision.Verdict.REJECT,
+        comment=comment,
+        request=request,
+        source=source,
+    )
 
 
 def stop_request_cancel(
@@ -462,7 +413,7 @@ def stop_request_cancel(
             outcome=f"Cancelled by {user.get_username()}",
         ):
             raise StopConflict("Only a request that is still waiting for approval can be cancelled.")
-        audit.record(action="stop.cancelled", actor=user, request=request, target=stop_request, source=source)
+        record(action="stop.cancelled", actor=user, request=request, target=stop_request, source=source)
     return stop_request
 
 
@@ -489,8 +440,8 @@ def stop_requests_expire() -> int:
                 finished_at=now,
                 outcome=why,
             ):
-                audit.record(action="stop.expired", target=stop_request, reason=why, source="beat")
-                transaction.on_commit(partial(_enqueue_notification, stop_request.pk, "outcome"))
+                record(action="stop.expired", target=stop_request, reason=why, source="beat")
+                _notify_on_commit(stop_request.pk, "outcome")
                 expired += 1
     return expired
 
@@ -583,7 +534,7 @@ def _finish(stop_request: StopRequest, status: str, message: str, *, answer: dic
             outcome=message,
         ):
             return
-        audit.record(
+        record(
             action=action,
             outcome="success" if status == StopStatus.SUCCEEDED else "failed",
             target=stop_request,
@@ -591,7 +542,7 @@ def _finish(stop_request: StopRequest, status: str, message: str, *, answer: dic
             details={"stop_calls": stop_request.stop_calls, "attempts": stop_request.attempts},
             source="worker",
         )
-        transaction.on_commit(partial(_enqueue_notification, stop_request.pk, "outcome"))
+        _notify_on_commit(stop_request.pk, "outcome")
 
 
 def _release(stop_request: StopRequest) -> None:
@@ -603,11 +554,11 @@ def _void_approvals(stop_request: StopRequest) -> str:
     """Re-check every permission the request rests on; a message when one no longer holds."""
     application = stop_request.deployment.environment.application
     requester = stop_request.requested_by
-    needed = PERM_BREAK_GLASS if stop_request.break_glass else PERM_REQUEST
+    needed = BREAK_GLASS if stop_request.break_glass else REQUEST_STOP
     if not requester.is_active or not user_may(requester, needed, application):
         return f"The requester {requester.get_username()} no longer holds {needed.split('.')[1]} here."
     approvals = stop_request.decisions.filter(verdict=StopDecision.Verdict.APPROVE).select_related("user")
-    valid = [d for d in approvals if d.user.is_active and user_may(d.user, PERM_APPROVE, application)]
+    valid = [d for d in approvals if d.user.is_active and user_may(d.user, APPROVE_STOP, application)]
     if len(valid) < stop_request.approvals_required:
         void = sorted({d.user.get_username() for d in approvals} - {d.user.get_username() for d in valid})
         return f"Approval by {', '.join(void)} is void: the approve_stop role was revoked."

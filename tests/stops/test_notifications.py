@@ -11,11 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.core import mail
 
-from deployments import notifications, stopping, tasks
 from deployments.models import Role, StopStatus
 from deployments.roles import role_grant
-from tests.deployments.conftest import set_policy
+from portal import queue
+from stops import notifications, services, tasks
 from tests.factories import ApplicationFactory
+from tests.helpers import set_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ def test_it_mails_the_approvers_who_may_approve_when_a_request_waits(live, opera
     make_user(Role.APPROVER, username="retired", is_active=False)
     make_user(Role.APPROVER, username="no-mail", email="")
     make_user(Role.VIEWER, username="looker")
-    request = stopping.stop_request_create(deployment=live, user=operator, reason="error rate up")
+    request = services.stop_request_create(deployment=live, user=operator, reason="error rate up")
 
     tasks.notify_stop_request(stop_request_id=request.pk, event="pending")
 
@@ -49,7 +50,7 @@ def test_it_never_mails_the_requester_to_approve_their_own_request(live, make_us
     set_policy(live, 1)
     both = make_user(Role.OPERATOR, username="both")
     role_grant(user=both, role=Role.APPROVER)
-    request = stopping.stop_request_create(deployment=live, user=both, reason="bad")
+    request = services.stop_request_create(deployment=live, user=both, reason="bad")
 
     notifications.notify(request, "pending")
 
@@ -60,7 +61,7 @@ def test_it_tells_approvers_about_a_break_glass_stop(live, make_user, enqueued):
     set_policy(live, 2)
     make_user(Role.APPROVER, username="approver")
     breaker = make_user(Role.BREAK_GLASS, username="breaker")
-    request = stopping.stop_request_create(deployment=live, user=breaker, reason="outage", break_glass=True)
+    request = services.stop_request_create(deployment=live, user=breaker, reason="outage", break_glass=True)
     assert request.status == StopStatus.APPROVED
 
     notifications.notify(request, "break_glass")
@@ -71,8 +72,8 @@ def test_it_tells_approvers_about_a_break_glass_stop(live, make_user, enqueued):
 
 def test_it_mails_the_requester_the_outcome(live, operator, emulator, enqueued):
     set_policy(live, 0)
-    request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
-    stopping.stop_request_execute(stop_request_id=request.pk)
+    request = services.stop_request_create(deployment=live, user=operator, reason="bad")
+    services.stop_request_execute(stop_request_id=request.pk)
     request.refresh_from_db()
 
     tasks.notify_stop_request(stop_request_id=request.pk, event="outcome")
@@ -110,7 +111,7 @@ def webhook(settings):
 
 def test_it_posts_slack_compatible_json_to_the_webhook(live, operator, make_user, enqueued, webhook):
     set_policy(live, 1)
-    request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
+    request = services.stop_request_create(deployment=live, user=operator, reason="bad")
 
     notifications.notify(request, "pending")
 
@@ -127,8 +128,8 @@ def test_it_shrugs_off_a_failing_webhook_and_mail_server(
     webhook.status = 500
     settings.EMAIL_BACKEND = "tests.deployments.test_notifications.BrokenMailBackend"
     set_policy(live, 0)
-    request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
-    stopping.stop_request_execute(stop_request_id=request.pk)
+    request = services.stop_request_create(deployment=live, user=operator, reason="bad")
+    services.stop_request_execute(stop_request_id=request.pk)
 
     tasks.notify_stop_request(stop_request_id=request.pk, event="outcome")  # raises nothing
 
@@ -142,12 +143,13 @@ def test_it_stops_even_when_notifications_cannot_be_enqueued(live, operator, emu
         raise OSError("connection refused")
 
     monkeypatch.setattr(tasks.notify_stop_request, "apply_async", broker_down)
-    monkeypatch.setattr(stopping, "_enqueue_execution", lambda pk: None)
+    monkeypatch.setattr(tasks.stop_execute, "apply_async", lambda *args, **kwargs: None)
     set_policy(live, 0)
 
-    request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
-    stopping._enqueue_notification(request.pk, "outcome")  # what on_commit would run: logs, raises nothing
-    stopping.stop_request_execute(stop_request_id=request.pk)
+    request = services.stop_request_create(deployment=live, user=operator, reason="bad")
+    # What on_commit would run: logs, raises nothing.
+    assert queue.publish(tasks.notify_stop_request, stop_request_id=request.pk, event="outcome") is False
+    services.stop_request_execute(stop_request_id=request.pk)
 
     request.refresh_from_db()
     assert request.status == StopStatus.SUCCEEDED

@@ -1,16 +1,21 @@
-"""The role selector: which applications a user may see or act on."""
+"""The access layer: which applications a user may see or act on."""
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, Group
 
+from deployments.access import (
+    ROLE_PERMISSIONS,
+    access_of,
+    applications_for,
+    grants_holding,
+    holds,
+    user_may,
+)
 from deployments.models import Role
-from deployments.roles import ROLE_PERMISSIONS, RoleError, role_grant, role_revoke
-from deployments.selectors import access_of, applications_for, grants_holding, holds, user_may
+from deployments.roles import RoleError, role_grant, role_revoke
 from tests.factories import ApplicationFactory
 
-PERMISSIONS = sorted(
-    {f"{dotted.split('.')[0]}.{dotted.split('.')[2]}" for p in ROLE_PERMISSIONS.values() for dotted in p}
-)
+PERMISSIONS = sorted({perm for perms in ROLE_PERMISSIONS.values() for perm in perms})
 
 pytestmark = pytest.mark.django_db
 

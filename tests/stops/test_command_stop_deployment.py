@@ -20,11 +20,13 @@ from django.core.management.base import CommandError
 from django.db import connections
 
 from audit.models import AuditEvent
-from deployments import cli, stopping, sync
-from deployments.management.commands import stop_deployment
+from deployments import sync
+from deployments.management import cli
 from deployments.models import Deployment, Role, StopRequest, StopStatus
-from tests.deployments.conftest import set_policy
+from stops import services
+from stops.management.commands import stop_deployment
 from tests.deployments.seeding import make_target, start
+from tests.helpers import set_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -160,7 +162,7 @@ class Ticks:
         self.now += seconds
         self.slept += 1
         for pk in StopRequest.objects.filter(status=StopStatus.APPROVED).values_list("pk", flat=True):
-            stopping.stop_request_execute(stop_request_id=pk)
+            services.stop_request_execute(stop_request_id=pk)
         if self.slept in self.plan:
             self.plan[self.slept]()
 
@@ -448,7 +450,7 @@ def test_it_prints_a_pending_request_and_where_to_approve_it(live, operator, emu
 
 def test_it_waits_for_the_approval_and_prints_the_outcome(live, operator, approver, emulator, ticks):
     set_policy(live, 1)
-    ticks.plan[1] = lambda: stopping.stop_request_approve(
+    ticks.plan[1] = lambda: services.stop_request_approve(
         stop_request=StopRequest.objects.get(), user=approver
     )
 
@@ -466,7 +468,7 @@ def test_it_waits_for_the_approval_and_prints_the_outcome(live, operator, approv
 
 def test_it_says_when_the_request_is_rejected(live, operator, approver, ticks):
     set_policy(live, 1)
-    ticks.plan[1] = lambda: stopping.stop_request_reject(
+    ticks.plan[1] = lambda: services.stop_request_reject(
         stop_request=StopRequest.objects.get(), user=approver, comment="metrics are fine"
     )
     assert_run_fails(
@@ -714,7 +716,7 @@ def test_it_reports_an_unexpected_error_in_one_line_with_255(live, operator, mon
     def broken(**kwargs):
         raise RuntimeError("the database went away\nsecond line")
 
-    monkeypatch.setattr(stopping, "stop_request_create", broken)
+    monkeypatch.setattr(services, "stop_request_create", broken)
     result = run(*ids(live), *as_user())
     assert result.code == 255
     assert result.stderr == "error: RuntimeError: the database went away second line\n"

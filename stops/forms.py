@@ -1,7 +1,7 @@
 from django import forms
 
 from deployments.models import StopKind
-from deployments.stopping import REASON_MAX_LENGTH
+from stops.rules import REASON_MAX_LENGTH
 
 
 class StopRequestForm(forms.Form):
@@ -20,8 +20,14 @@ class StopRequestForm(forms.Form):
 
 
 class StopDecisionForm(forms.Form):
-    comment = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    comment = forms.CharField(
+        required=False, max_length=REASON_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
 
 class StopPanelPollForm(forms.Form):
     v = forms.RegexField(regex=r"^[0-9.]{1,40}$", required=False)
+
+
+class StopQueuePollForm(forms.Form):
+    v = forms.RegexField(regex=r"^[0-9-]{1,40}$", required=False)

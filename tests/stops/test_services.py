@@ -9,12 +9,13 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from deployments import stopping, sync
+from deployments import sync
 from deployments.appconfig import AppConfigClient, TransientAppConfigError
 from deployments.models import Deployment, Role, StopRequest, StopStatus
 from deployments.roles import role_grant, role_revoke
-from tests.deployments.conftest import set_policy
+from stops import rules, services
 from tests.deployments.seeding import make_target, start
+from tests.helpers import set_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -28,11 +29,11 @@ def test_it_runs_a_stop_that_needs_no_approval_at_once(
 ):
     set_policy(live, 0)
     with django_capture_on_commit_callbacks(execute=True):
-        request = stopping.stop_request_create(deployment=live, user=operator, reason="error rate up")
+        request = services.stop_request_create(deployment=live, user=operator, reason="error rate up")
     assert request.status == StopStatus.APPROVED
     assert enqueued["execute"] == [request.pk]
 
-    stopping.stop_request_execute(stop_request_id=request.pk)
+    services.stop_request_execute(stop_request_id=request.pk)
 
     request.refresh_from_db()
     assert request.status == StopStatus.SUCCEEDED
@@ -50,21 +51,21 @@ def test_it_waits_for_two_distinct_approvals(
     set_policy(live, 2)
     second = make_user(Role.APPROVER, username="approver2")
     with django_capture_on_commit_callbacks(execute=True):
-        request = stopping.stop_request_create(deployment=live, user=operator, reason="bad config")
+        request = services.stop_request_create(deployment=live, user=operator, reason="bad config")
     assert request.status == StopStatus.PENDING
     assert enqueued["notify"] == [(request.pk, "pending")]
 
     with django_capture_on_commit_callbacks(execute=True):
-        stopping.stop_request_approve(stop_request=request, user=approver, comment="agreed")
+        services.stop_request_approve(stop_request=request, user=approver, comment="agreed")
     request.refresh_from_db()
     assert request.status == StopStatus.PENDING
     assert enqueued["execute"] == []
 
-    with pytest.raises(stopping.StopConflict, match="already decided"):
-        stopping.stop_request_approve(stop_request=request, user=approver)
+    with pytest.raises(services.StopConflict, match="already decided"):
+        services.stop_request_approve(stop_request=request, user=approver)
 
     with django_capture_on_commit_callbacks(execute=True):
-        stopping.stop_request_approve(stop_request=request, user=second)
+        services.stop_request_approve(stop_request=request, user=second)
     request.refresh_from_db()
     assert request.status == StopStatus.APPROVED
     assert enqueued["execute"] == [request.pk]
@@ -75,10 +76,10 @@ def test_it_refuses_self_approval_and_audits_it(live, make_user, enqueued):
     set_policy(live, 1)
     both = make_user(Role.OPERATOR, username="both")
     role_grant(user=both, role=Role.APPROVER)
-    request = stopping.stop_request_create(deployment=live, user=both, reason="bad config")
+    request = services.stop_request_create(deployment=live, user=both, reason="bad config")
 
-    with pytest.raises(stopping.StopForbidden, match="two-person rule"):
-        stopping.stop_request_approve(stop_request=request, user=both)
+    with pytest.raises(services.StopForbidden, match="two-person rule"):
+        services.stop_request_approve(stop_request=request, user=both)
 
     request.refresh_from_db()
     assert request.status == StopStatus.PENDING
@@ -90,30 +91,30 @@ def test_it_refuses_self_approval_and_audits_it(live, make_user, enqueued):
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.APPROVER, Role.AUDITOR])
 def test_it_refuses_a_request_from_a_role_without_request_stop(live, make_user, role, enqueued):
     user = make_user(role, username=f"just-{role}")
-    with pytest.raises(stopping.StopForbidden):
-        stopping.stop_request_create(deployment=live, user=user, reason="x")
+    with pytest.raises(services.StopForbidden):
+        services.stop_request_create(deployment=live, user=user, reason="x")
     assert not StopRequest.objects.exists()
     assert _actions().count("access.denied") == 1
 
 
 def test_it_refuses_an_operator_scoped_to_another_application(live, outsider, enqueued):
-    with pytest.raises(stopping.StopForbidden):
-        stopping.stop_request_create(deployment=live, user=outsider, reason="x")
+    with pytest.raises(services.StopForbidden):
+        services.stop_request_create(deployment=live, user=outsider, reason="x")
     assert not StopRequest.objects.exists()
 
 
 def test_it_lets_break_glass_stop_without_approval_and_flags_it(live, make_user, enqueued):
     set_policy(live, 3)
     user = make_user(Role.BREAK_GLASS, username="firefighter")
-    request = stopping.stop_request_create(deployment=live, user=user, reason="outage", break_glass=True)
+    request = services.stop_request_create(deployment=live, user=user, reason="outage", break_glass=True)
     assert request.status == StopStatus.APPROVED
     assert request.break_glass
     assert _actions(stop_request_id=request.pk) == ["stop.break_glass", "stop.approved"]
 
     operator = make_user(Role.OPERATOR, username="plain")
     StopRequest.objects.all().delete()
-    with pytest.raises(stopping.StopForbidden, match="break-glass"):
-        stopping.stop_request_create(deployment=live, user=operator, reason="x", break_glass=True)
+    with pytest.raises(services.StopForbidden, match="break-glass"):
+        services.stop_request_create(deployment=live, user=operator, reason="x", break_glass=True)
 
 
 @pytest.mark.parametrize(
@@ -128,14 +129,14 @@ def test_it_validates_reason_and_critical_confirmation(
     live, operator, enqueued, reason, confirmation, message
 ):
     set_policy(live, 1, critical=True)
-    with pytest.raises(stopping.StopError, match=message):
-        stopping.stop_request_create(deployment=live, user=operator, reason=reason, confirmation=confirmation)
+    with pytest.raises(services.StopError, match=message):
+        services.stop_request_create(deployment=live, user=operator, reason=reason, confirmation=confirmation)
     assert not StopRequest.objects.exists()
 
 
 def test_it_accepts_the_critical_environment_name(live, operator, enqueued):
     set_policy(live, 1, critical=True)
-    request = stopping.stop_request_create(
+    request = services.stop_request_create(
         deployment=live, user=operator, reason="bad", confirmation=live.environment.name
     )
     assert request.status == StopStatus.PENDING
@@ -143,42 +144,42 @@ def test_it_accepts_the_critical_environment_name(live, operator, enqueued):
 
 def test_it_allows_one_open_request_per_deployment(live, operator, make_user, enqueued):
     set_policy(live, 1)
-    first = stopping.stop_request_create(deployment=live, user=operator, reason="one")
+    first = services.stop_request_create(deployment=live, user=operator, reason="one")
     other = make_user(Role.OPERATOR, username="other-operator")
-    with pytest.raises(stopping.StopConflict, match=f"already open \\(#{first.pk}\\)"):
-        stopping.stop_request_create(deployment=live, user=other, reason="two")
-    stopping.stop_request_cancel(stop_request=first, user=operator)
+    with pytest.raises(services.StopConflict, match=f"already open \\(#{first.pk}\\)"):
+        services.stop_request_create(deployment=live, user=other, reason="two")
+    services.stop_request_cancel(stop_request=first, user=operator)
     assert (
-        stopping.stop_request_create(deployment=live, user=other, reason="two").status == StopStatus.PENDING
+        services.stop_request_create(deployment=live, user=other, reason="two").status == StopStatus.PENDING
     )
 
 
 def test_it_refuses_to_stop_a_finished_deployment(live, operator, enqueued):
     Deployment.objects.filter(pk=live.pk).update(state="ROLLED_BACK")
     live.refresh_from_db()
-    with pytest.raises(stopping.StopConflict, match="only a deploying or baking deployment"):
-        stopping.stop_request_create(deployment=live, user=operator, reason="x")
+    with pytest.raises(services.StopConflict, match="only a deploying or baking deployment"):
+        services.stop_request_create(deployment=live, user=operator, reason="x")
 
 
 def test_it_rejects_with_a_comment_and_lets_only_the_requester_cancel(
     live, operator, approver, make_user, enqueued
 ):
     set_policy(live, 1)
-    request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
-    with pytest.raises(stopping.StopError, match="Say why"):
-        stopping.stop_request_reject(stop_request=request, user=approver, comment=" ")
-    stopping.stop_request_reject(stop_request=request, user=approver, comment="not needed, metrics fine")
+    request = services.stop_request_create(deployment=live, user=operator, reason="bad")
+    with pytest.raises(services.StopError, match="Say why"):
+        services.stop_request_reject(stop_request=request, user=approver, comment=" ")
+    services.stop_request_reject(stop_request=request, user=approver, comment="not needed, metrics fine")
     request.refresh_from_db()
     assert request.status == StopStatus.REJECTED
     assert "not needed" in request.outcome
 
-    second = stopping.stop_request_create(deployment=live, user=operator, reason="again")
+    second = services.stop_request_create(deployment=live, user=operator, reason="again")
     stranger = make_user(Role.OPERATOR, username="stranger")
-    with pytest.raises(stopping.StopForbidden):
-        stopping.stop_request_cancel(stop_request=second, user=stranger)
-    stopping.stop_request_cancel(stop_request=second, user=operator)
-    with pytest.raises(stopping.StopConflict):
-        stopping.stop_request_cancel(stop_request=second, user=operator)
+    with pytest.raises(services.StopForbidden):
+        services.stop_request_cancel(stop_request=second, user=stranger)
+    services.stop_request_cancel(stop_request=second, user=operator)
+    with pytest.raises(services.StopConflict):
+        services.stop_request_cancel(stop_request=second, user=operator)
     assert _actions(stop_request_id=second.pk) == ["stop.requested", "access.denied", "stop.cancelled"]
 
 
@@ -186,16 +187,16 @@ def test_it_expires_pending_requests_after_the_ttl_or_when_the_state_moves_on(
     live, operator, enqueued, make_user
 ):
     set_policy(live, 1)
-    old = stopping.stop_request_create(deployment=live, user=operator, reason="slow approvers")
+    old = services.stop_request_create(deployment=live, user=operator, reason="slow approvers")
     StopRequest.objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-    assert stopping.stop_requests_expire() == 1
+    assert services.stop_requests_expire() == 1
     old.refresh_from_db()
     assert old.status == StopStatus.EXPIRED
     assert "No quorum" in old.outcome
 
-    moved = stopping.stop_request_create(deployment=live, user=operator, reason="again")
+    moved = services.stop_request_create(deployment=live, user=operator, reason="again")
     Deployment.objects.filter(pk=live.pk).update(state="COMPLETE")
-    assert stopping.stop_requests_expire() == 1
+    assert services.stop_requests_expire() == 1
     moved.refresh_from_db()
     assert "now COMPLETE" in moved.outcome
     assert AuditEvent.objects.filter(action="stop.expired").count() == 2
@@ -203,23 +204,23 @@ def test_it_expires_pending_requests_after_the_ttl_or_when_the_state_moves_on(
 
 def _approved(live, user) -> StopRequest:
     set_policy(live, 0)
-    return stopping.stop_request_create(deployment=live, user=user, reason="bad config")
+    return services.stop_request_create(deployment=live, user=user, reason="bad config")
 
 
 def test_it_calls_stop_deployment_once_when_the_task_is_delivered_twice(live, operator, emulator, enqueued):
     request = _approved(live, operator)
-    stopping.stop_request_execute(stop_request_id=request.pk)
-    assert stopping.stop_request_execute(stop_request_id=request.pk) is None
+    services.stop_request_execute(stop_request_id=request.pk)
+    assert services.stop_request_execute(stop_request_id=request.pk) is None
     assert emulator.counters()["StopDeployment"] == 1
 
 
 def test_it_voids_a_request_whose_approver_lost_the_role(live, operator, approver, enqueued):
     set_policy(live, 1)
-    request = stopping.stop_request_create(deployment=live, user=operator, reason="bad")
-    stopping.stop_request_approve(stop_request=request, user=approver)
+    request = services.stop_request_create(deployment=live, user=operator, reason="bad")
+    services.stop_request_approve(stop_request=request, user=approver)
     role_revoke(user=approver, role=Role.APPROVER)
 
-    stopping.stop_request_execute(stop_request_id=request.pk)
+    services.stop_request_execute(stop_request_id=request.pk)
 
     request.refresh_from_db()
     assert request.status == StopStatus.FAILED
@@ -230,7 +231,7 @@ def test_it_says_a_deployment_completed_before_the_stop_ran(live, operator, emul
     request = _approved(live, operator)
     emulator.advance(60 * 60)
 
-    stopping.stop_request_execute(stop_request_id=request.pk)
+    services.stop_request_execute(stop_request_id=request.pk)
 
     request.refresh_from_db()
     assert request.status == StopStatus.FAILED
@@ -243,7 +244,7 @@ def test_it_says_an_alarm_rolled_it_back_first(live, operator, emulator, enqueue
     environment = live.environment
     emulator.fire_alarm(environment.application.application_id, environment.environment_id)
 
-    stopping.stop_request_execute(stop_request_id=request.pk)
+    services.stop_request_execute(stop_request_id=request.pk)
 
     request.refresh_from_db()
     assert request.status == StopStatus.SUPERSEDED
@@ -257,7 +258,7 @@ def test_it_reconciles_a_stop_applied_then_timed_out_as_success(live, operator, 
     request = _approved(live, operator)
     emulator.add_fault(operation="StopDeployment", kind="apply_then_timeout", count=1, seconds=4)
 
-    stopping.stop_request_execute(stop_request_id=request.pk)
+    services.stop_request_execute(stop_request_id=request.pk)
 
     request.refresh_from_db()
     assert request.status == StopStatus.SUCCEEDED, request.outcome
@@ -276,12 +277,12 @@ def test_it_retries_after_throttling_and_stops_once(live, operator, emulator, en
     emulator.add_fault(operation="StopDeployment", kind="throttle", count=1)
 
     with pytest.raises(TransientAppConfigError):
-        stopping.stop_request_execute(stop_request_id=request.pk)
+        services.stop_request_execute(stop_request_id=request.pk)
     request.refresh_from_db()
     assert request.status == StopStatus.APPROVED
     assert request.stop_called_at is not None
 
-    stopping.stop_request_execute(stop_request_id=request.pk)
+    services.stop_request_execute(stop_request_id=request.pk)
     request.refresh_from_db()
     assert request.status == StopStatus.SUCCEEDED
     assert emulator.counters()["StopDeployment"] == 2  # one throttled, one effective
@@ -303,7 +304,7 @@ def _spy_allow_revert(monkeypatch) -> list[bool]:
 def test_it_sends_no_allow_revert_for_a_stop(live, operator, enqueued, monkeypatch):
     seen = _spy_allow_revert(monkeypatch)
     stop = _approved(live, operator)
-    stopping.stop_request_execute(stop_request_id=stop.pk)
+    services.stop_request_execute(stop_request_id=stop.pk)
     assert seen == [False]
 
 
@@ -319,11 +320,11 @@ def test_it_reverts_a_completed_deployment_inside_the_window(
     assert deployment.state == "COMPLETE"
     set_policy(deployment, 0)
 
-    assert stopping.available_kind(deployment) == "revert"
-    request = stopping.stop_request_create(
+    assert rules.available_kind(deployment) == "revert"
+    request = services.stop_request_create(
         deployment=deployment, user=operator, reason="bad values", kind="revert"
     )
-    stopping.stop_request_execute(stop_request_id=request.pk)
+    services.stop_request_execute(stop_request_id=request.pk)
 
     request.refresh_from_db()
     assert request.status == StopStatus.SUCCEEDED, request.outcome
@@ -340,21 +341,21 @@ def test_it_refuses_a_revert_after_72_hours(account, emulator, boto_client, oper
     deployment = Deployment.objects.get()
     Deployment.objects.filter(pk=deployment.pk).update(completed_at=timezone.now() - timedelta(hours=73))
     deployment.refresh_from_db()
-    assert stopping.available_kind(deployment) is None
-    with pytest.raises(stopping.StopConflict, match="72 hours"):
-        stopping.stop_request_create(deployment=deployment, user=operator, reason="x", kind="revert")
+    assert rules.available_kind(deployment) is None
+    with pytest.raises(services.StopConflict, match="72 hours"):
+        services.stop_request_create(deployment=deployment, user=operator, reason="x", kind="revert")
 
 
 def test_it_relays_approved_requests_nobody_claimed(live, operator, enqueued, settings):
     request = _approved(live, operator)
-    assert stopping.stop_requests_relay() == []
+    assert services.stop_requests_relay() == []
     StopRequest.objects.filter(pk=request.pk).update(approved_at=timezone.now() - timedelta(minutes=5))
-    assert stopping.stop_requests_relay() == [request.pk]
+    assert services.stop_requests_relay() == [request.pk]
 
     StopRequest.objects.filter(pk=request.pk).update(
         status=StopStatus.EXECUTING, claimed_at=timezone.now() - timedelta(hours=1)
     )
-    assert stopping.stop_requests_relay() == [request.pk]
-    stopping.stop_request_execute(stop_request_id=request.pk)  # the takeover
+    assert services.stop_requests_relay() == [request.pk]
+    services.stop_request_execute(stop_request_id=request.pk)  # the takeover
     request.refresh_from_db()
     assert request.status == StopStatus.SUCCEEDED

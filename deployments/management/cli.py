@@ -35,11 +35,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.management.base import BaseCommand, CommandError, CommandParser, handle_default_options
 from django.db import connections
-from django.db.models import QuerySet
 
+from deployments import access
 from deployments.appconfig import AppConfigError
-from deployments.models import Application, Deployment, DeploymentEvent, Environment
-from deployments.selectors import applications_for
+from deployments.models import Deployment, DeploymentEvent, Environment
 from deployments.sync import DEPLOYMENT_FIELDS
 
 EXIT_PARSE = 252
@@ -341,23 +340,11 @@ def user_named(username: str) -> AbstractBaseUser:
     return user
 
 
-def _applications(user: AbstractBaseUser | None) -> QuerySet[Application]:
-    # No --user on the read commands: whoever runs manage.py already holds the database.
-    return Application.objects.all() if user is None else applications_for(user)
-
-
 def find_environment(user: AbstractBaseUser | None, application_id: str, environment_id: str) -> Environment:
-    """The cached environment, if `user` (when given) may see its application; 254 otherwise, the same
-    answer for "no such environment" and "not yours to see", as the web's 404."""
-    environment = (
-        Environment.objects.select_related("application__account")
-        .filter(
-            application__in=_applications(user),
-            application__application_id=application_id,
-            environment_id=environment_id,
-        )
-        .first()
-    )
+    """The cached environment, if `user` (when given; the read commands take none: whoever runs manage.py
+    already holds the database) may see its application; 254 otherwise, the same answer for "no such
+    environment" and "not yours to see", as the web's 404."""
+    environment = access.find_environment(user, application_id, environment_id)
     if environment is None:
         raise service_error(
             f"ResourceNotFoundException: no environment {environment_id!r} of application "
@@ -367,19 +354,7 @@ def find_environment(user: AbstractBaseUser | None, application_id: str, environ
     return environment
 
 
-def find_deployment(
-    user: AbstractBaseUser | None, application_id: str, environment_id: str, deployment_number: int
-) -> Deployment | None:
-    return (
-        Deployment.objects.select_related("environment__application__account")
-        .filter(
-            environment__application__in=_applications(user),
-            environment__application__application_id=application_id,
-            environment__environment_id=environment_id,
-            deployment_number=deployment_number,
-        )
-        .first()
-    )
+find_deployment = access.find_deployment
 
 
 def deployment_not_found(environment: Environment, deployment_number: int) -> CommandError:

@@ -1,0 +1,43 @@
+"""Publishing Celery tasks: the one way services hand work to the background.
+
+Services import their tasks at module level and publish them through `publish_on_commit`, so a task is sent
+only once the transaction that asked for it has committed (a rolled-back request queues nothing). Tasks
+import their services inside their bodies, so no module-level import cycle exists between the two.
+
+Publishing never fails or hangs the caller: a broker that is down or slow (its connect and socket timeouts
+are bounded in settings) costs one short retry, a log line and `False`; the work is picked up by the outbox
+relay or the next beat pass, which is why every caller keeps its own durable record (a row) of what it asked.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+# One quick retry (a broker restarting), never a loop: the caller may be a web request.
+RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+
+def publish(task: Any, /, **kwargs: Any) -> bool:
+    """Send `task` with keyword arguments `kwargs` now; False (logged) when the broker cannot take it."""
+    try:
+        task.apply_async(kwargs=kwargs, retry=True, retry_policy=RETRY_POLICY)
+    except Exception as exc:  # the broker is down, unreachable or stalled: the durable row is safe
+        logger.warning("could not publish %s%s (%s); the relay or the next pass will", task.name, kwargs, exc)
+        return False
+    return True
+
+
+def publish_on_commit(task: Any, /, **kwargs: Any) -> None:
+    """Publish `task` after the current transaction commits (at once when there is none)."""
+    # `publish` is looked up when the callback runs, so tests can record what would be published.
+    transaction.on_commit(partial(_publish, task, kwargs))
+
+
+def _publish(task: Any, kwargs: dict[str, Any]) -> None:
+    publish(task, **kwargs)

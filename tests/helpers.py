@@ -1,0 +1,65 @@
+"""Helpers the tests share (fixtures live in the conftest files; helpers are imported from here)."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from django.urls import reverse
+
+from deployments.models import Deployment, Environment
+from tests.factories import DeploymentEventFactory
+
+HX = {"HX-Request": "true"}
+
+
+def deployment_url(deployment) -> str:
+    environment = deployment.environment
+    return reverse(
+        "deployment_detail",
+        args=[
+            environment.application.application_id,
+            environment.environment_id,
+            deployment.deployment_number,
+        ],
+    )
+
+
+def environment_url(environment) -> str:
+    return reverse(
+        "environment_detail", args=[environment.application.application_id, environment.environment_id]
+    )
+
+
+def event(
+    deployment, sequence: int, event_type: str, minutes: float, *, by: str = "APPCONFIG", text: str = ""
+):
+    return DeploymentEventFactory(
+        deployment=deployment,
+        sequence=sequence,
+        event_type=event_type,
+        triggered_by=by,
+        description=text,
+        occurred_at=deployment.started_at + timedelta(minutes=minutes),
+    )
+
+
+def set_policy(deployment: Deployment, approvals: int, *, critical: bool = False) -> Deployment:
+    """The stop policy of the deployment's environment: approvals needed, critical or not."""
+    Environment.objects.filter(pk=deployment.environment_id).update(
+        approvals_required=approvals, is_critical=critical
+    )
+    deployment.environment.refresh_from_db()
+    return deployment
+
+
+def wait_until(predicate, timeout: float = 30.0, every: float = 0.05):
+    """Poll `predicate` until it returns something true (returned), or fail after `timeout` seconds: tests
+    wait on a condition, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout} s")
