@@ -173,7 +173,11 @@ def application_environments(application: Application) -> list[Environment]:
     )
     deployments = Deployment.objects.in_bulk([e.latest_pk for e in environments if e.latest_pk])
     for environment in environments:
+        # Known already: set, so links (get_absolute_url) cost no query per row.
+        environment.application = application
         environment.latest = deployments.get(environment.latest_pk)
+        if environment.latest is not None:
+            environment.latest.environment = environment
     return environments
 
 

@@ -108,6 +108,8 @@ def environment_detail(request: HtmxHttpRequest, application_id: str, environmen
         page = paginator.page(form.cleaned_data["page"] or 1)
     except InvalidPage as exc:
         raise Http404("no such page") from exc
+    for deployment in page:  # known already: links (get_absolute_url) cost no query per row
+        deployment.environment = environment
     context = {
         "application": environment.application,
         "environment": environment,
