@@ -18,7 +18,8 @@ from typing import Any
 
 from . import demo, estate, persistence
 from .clock import Clock, ManualClock, ScaledClock, iso8601
-from .control import CallCounter, Fault, FaultInjector
+from .counters import CallCounter
+from .faults import Fault, FaultInjector
 from .server import EmulatorServer
 from .state import Store
 

@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from . import control, model, operations
+from .clock import Clock
+from .counters import CallCounter
 from .errors import ApiError, internal_error, throttled
-
-if TYPE_CHECKING:
-    from .emulator import Emulator
+from .faults import FaultInjector
+from .state import Store
 
 log = logging.getLogger("appconfig_emulator")
 
@@ -44,6 +45,18 @@ def caller_of(headers: Message) -> str:
     return match.group(1) if match else "anonymous"
 
 
+class Backend(control.Controls, Protocol):
+    """What the request path needs from the emulator (emulator.Emulator provides it); a protocol rather than
+    an import, because emulator.py imports this module."""
+
+    store: Store
+    clock: Clock
+    stop_response: str
+    call_counter: CallCounter
+    fault_injector: FaultInjector
+    stopping: threading.Event  # set while stopping: wakes injected delays
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     response: model.WireResponse
@@ -52,7 +65,7 @@ class Outcome:
     )
 
 
-def respond(emulator: Emulator, method: str, target: str, headers: Message, body: bytes) -> Outcome:
+def respond(emulator: Backend, method: str, target: str, headers: Message, body: bytes) -> Outcome:
     """One request, from the raw request line to the answer: route, count, inject faults, parse, handle,
     serialise."""
     url = urlsplit(target)
@@ -96,7 +109,7 @@ class EmulatorServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
+    def __init__(self, address: tuple[str, int], emulator: Backend) -> None:
         self.emulator = emulator
         self._connections: dict[socket.socket, threading.Thread] = {}
         self._connections_lock = threading.Lock()
