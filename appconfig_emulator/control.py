@@ -23,7 +23,17 @@ class Controls(Protocol):
 
     def counters(self) -> dict[str, int]: ...
 
+    def throttled(self) -> dict[str, int]: ...
+
     def reset_counters(self) -> None: ...
+
+    def set_latency(self, ms: float, jitter_ms: float = 0.0) -> dict[str, float]: ...
+
+    def latency(self) -> dict[str, float]: ...
+
+    def set_rate_limit(self, tps: float | None, burst: int | None = None) -> dict[str, Any]: ...
+
+    def rate_limit(self) -> dict[str, Any]: ...
 
     def reset(self) -> None: ...
 
@@ -101,6 +111,17 @@ def _seed_estate(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]
     )
 
 
+def _set_latency(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
+    return emulator.set_latency(document.get("ms", 0), document.get("jitter_ms", 0))
+
+
+def _set_rate_limit(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
+    if "tps" not in document:
+        raise ValueError("tps is required: requests per second, or null to turn the rate limit off")
+    # Latency and RateLimit check the numbers themselves.
+    return emulator.set_rate_limit(document["tps"], document.get("burst"))
+
+
 def _reset(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
     emulator.reset()
     return {"reset": True}
@@ -114,7 +135,18 @@ def _reset_counters(emulator: Controls, document: dict[str, Any]) -> dict[str, A
 _ROUTES: dict[str, dict[str, Action]] = {
     "healthz": {"GET": lambda emulator, document: {"status": "ok"}},
     "counters": {"GET": lambda emulator, document: emulator.counters()},
+    "counters/throttled": {"GET": lambda emulator, document: emulator.throttled()},
     "counters/reset": {"POST": _reset_counters},
+    "latency": {
+        "GET": lambda emulator, document: emulator.latency(),
+        "POST": _set_latency,
+        "DELETE": lambda emulator, document: emulator.set_latency(0),
+    },
+    "rate-limit": {
+        "GET": lambda emulator, document: emulator.rate_limit(),
+        "POST": _set_rate_limit,
+        "DELETE": lambda emulator, document: emulator.set_rate_limit(None),
+    },
     "reset": {"POST": _reset},
     "alarm": {"POST": _fire_alarm},
     "faults": {

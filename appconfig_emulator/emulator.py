@@ -13,6 +13,8 @@ import logging
 import os
 import random
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from . import demo, estate, persistence
 from .clock import Clock, ManualClock, ScaledClock, iso8601
 from .counters import CallCounter
 from .faults import Fault, FaultInjector
+from .pacing import Latency, Pacing, RateLimit
 from .server import EmulatorServer
 from .state import Store
 
@@ -36,16 +39,30 @@ class Emulator:
         *,
         state_file: str | os.PathLike[str] | None = None,
         save_interval: float = 5.0,
+        latency: Latency | None = None,
+        rate_limit: RateLimit | None = None,
+        sleep: Callable[[float], object] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`latency` and `rate_limit` are what reset() returns to; `sleep` waits out a latency (by default
+        on the stopping event, so stop() cuts it short) and `monotonic` refills the rate-limit buckets: both
+        replaceable by tests."""
         if stop_response not in STOP_RESPONSES:
             raise ValueError(f"stop_response must be one of {', '.join(STOP_RESPONSES)}")
         self.clock: Clock = clock or ScaledClock(1.0)
         self.stop_response = stop_response
         self.store = Store()
         self.call_counter = CallCounter()
+        self.throttle_counter = CallCounter()  # requests answered 429 ThrottlingException, per operation
         self.fault_injector = FaultInjector()
         # Set while stopping: wakes injected delays, the demo and the saver, so that stop() never waits long.
         self.stopping = threading.Event()
+        self.pacing = Pacing(
+            latency=latency,
+            rate_limit=rate_limit,
+            sleep=self.stopping.wait if sleep is None else sleep,
+            monotonic=monotonic,
+        )
         self.state_file = Path(state_file) if state_file else None
         self.save_interval = save_interval
         self.restored = False  # whether the store was loaded from an existing state file
@@ -123,14 +140,42 @@ class Emulator:
         """AWS API requests per operation since the last reset, failed and fault-injected ones included."""
         return self.call_counter.snapshot()
 
+    def throttled(self) -> dict[str, int]:
+        """AWS API requests answered 429 ThrottlingException per operation since the last reset, by the rate
+        limit or by an injected `throttle` fault."""
+        return self.throttle_counter.snapshot()
+
     def reset_counters(self) -> None:
         self.call_counter.reset()
+        self.throttle_counter.reset()
 
     def reset(self) -> None:
-        """Empties the account (predefined strategies remain), the counters and the faults."""
+        """Empties the account (predefined strategies remain), the counters and the faults; the latency and
+        the rate limit return to those given at start, every rate-limit bucket full."""
         self.store.clear()
-        self.call_counter.reset()
+        self.reset_counters()
         self.fault_injector.clear()
+        self.pacing.reset()
+
+    def set_latency(self, ms: float, jitter_ms: float = 0.0) -> dict[str, float]:
+        """Delays every later AWS API request (not the control interface) by ms ± jitter_ms milliseconds;
+        0 turns it off. Answers the setting."""
+        self.pacing.latency = Latency(ms, jitter_ms)
+        return self.latency()
+
+    def latency(self) -> dict[str, float]:
+        return self.pacing.latency.describe()
+
+    def set_rate_limit(self, tps: float | None, burst: int | None = None) -> dict[str, Any]:
+        """A token bucket per access key id: `tps` requests a second, bursts of `burst` (default: tps rounded
+        up); a request that finds its bucket empty is answered 429 ThrottlingException. None turns it off.
+        Every bucket starts full. Answers the setting."""
+        self.pacing.rate_limit = None if tps is None else RateLimit.of(tps, burst)
+        return self.rate_limit()
+
+    def rate_limit(self) -> dict[str, Any]:
+        limit = self.pacing.rate_limit
+        return limit.describe() if limit else {"tps": None, "burst": None}
 
     def now(self) -> float:
         return self.clock.now()

@@ -25,6 +25,7 @@ from .clock import Clock
 from .counters import CallCounter
 from .errors import ApiError, internal_error, throttled
 from .faults import FaultInjector
+from .pacing import UNSIGNED, Pacing
 from .state import Store
 
 log = logging.getLogger("appconfig_emulator")
@@ -38,11 +39,16 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
-def caller_of(headers: Message) -> str:
-    """The access key id of the SigV4 signature. Any credentials are accepted; the key id only names who
-    stopped a deployment, as the real service names the IAM identity."""
+def access_key_id(headers: Message) -> str | None:
+    """The access key id of the SigV4 signature, if the request is signed. Any credentials are accepted; the
+    key id names who stopped a deployment (as the real service names the IAM identity) and picks the
+    request's rate-limit bucket."""
     match = _CREDENTIAL.search(headers.get("Authorization", ""))
-    return match.group(1) if match else "anonymous"
+    return match.group(1) if match else None
+
+
+def caller_of(headers: Message) -> str:
+    return access_key_id(headers) or "anonymous"
 
 
 class Backend(control.Controls, Protocol):
@@ -53,7 +59,9 @@ class Backend(control.Controls, Protocol):
     clock: Clock
     stop_response: str
     call_counter: CallCounter
+    throttle_counter: CallCounter
     fault_injector: FaultInjector
+    pacing: Pacing
     stopping: threading.Event  # set while stopping: wakes injected delays
 
 
@@ -66,21 +74,26 @@ class Outcome:
 
 
 def respond(emulator: Backend, method: str, target: str, headers: Message, body: bytes) -> Outcome:
-    """One request, from the raw request line to the answer: route, count, inject faults, parse, handle,
-    serialise."""
+    """One request, from the raw request line to the answer: route, wait out the latency, count, rate-limit,
+    inject faults, parse, handle, serialise. The control interface gets neither latency nor limits."""
     url = urlsplit(target)
     try:
         if url.path.startswith(control.CONTROL_PREFIX):
             return Outcome(control.handle(emulator, method, url.path, body))
+        emulator.pacing.delay()
         operation, uri_params = ROUTER.match(method, url.path)
     except ApiError as error:
         return Outcome(model.serialize_error(error))
 
     emulator.call_counter.increment(operation.name)
+    if not emulator.pacing.admit(access_key_id(headers) or UNSIGNED):
+        emulator.throttle_counter.increment(operation.name)
+        return Outcome(model.serialize_error(throttled()))
     fault = emulator.fault_injector.take(operation.name)
     drop_after = fault.seconds if fault and fault.kind == "apply_then_timeout" else None
     try:
         if fault and fault.kind == "throttle":
+            emulator.throttle_counter.increment(operation.name)
             raise throttled()
         if fault and fault.kind == "error":
             raise internal_error(f"Injected fault on {operation.name}")

@@ -72,6 +72,35 @@ def test_it_seeds_the_demo_once_and_keeps_it_in_the_state_file(tmp_path):
     assert [item["Name"] for item in again] == names
 
 
+def test_it_takes_latency_and_rate_limit_from_the_command_line():
+    with running_emulator("--manual-clock", "--latency", "20:5", "--rate-limit", "0.01:2") as (process, url):
+        assert http_request(url, "GET", "/_emulator/latency").json() == {"ms": 20.0, "jitter_ms": 5.0}
+        assert http_request(url, "GET", "/_emulator/rate-limit").json() == {"tps": 0.01, "burst": 2}
+        client = make_client(url, retries={"total_max_attempts": 1})
+        client.list_applications()
+        client.list_applications()
+        with pytest.raises(client.exceptions.ClientError) as raised:
+            client.list_applications()  # a token every 100 s: the bucket of two is empty
+        assert raised.value.response["Error"]["Code"] == "ThrottlingException"
+        assert http_request(url, "GET", "/_emulator/counters/throttled").json() == {"ListApplications": 1}
+        _terminate(process)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--latency", "soon"), ("--rate-limit", "0"), ("--rate-limit", "5:many")]
+)
+def test_it_refuses_pacing_options_it_cannot_apply(option, value):
+    result = subprocess.run(
+        [sys.executable, "-m", "appconfig_emulator", option, value],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert option in result.stderr
+
+
 def test_it_refuses_bad_arguments():
     result = subprocess.run(
         [sys.executable, "-m", "appconfig_emulator", "--time-scale", "0"],
