@@ -12,6 +12,7 @@ from types import FrameType
 from .clock import Clock, ManualClock, ScaledClock
 from .emulator import STOP_RESPONSES, Emulator
 from .pacing import Latency, RateLimit, parse_latency, parse_rate_limit
+from .state import DEFAULT_ACCOUNT_ID
 
 
 def _positive(text: str) -> float:
@@ -33,6 +34,12 @@ def _rate_limit(text: str) -> RateLimit:
         return parse_rate_limit(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"expected TPS or TPS:BURST ({error})") from None
+
+
+def _account_id(text: str) -> str:
+    if not (len(text) == 12 and text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError("an AWS account id is 12 digits")
+    return text
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -81,6 +88,12 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="a token bucket per access key id: TPS requests a second, bursts of BURST (default TPS); "
         "an empty bucket answers 429 ThrottlingException",
     )
+    parser.add_argument(
+        "--account-id",
+        type=_account_id,
+        default=DEFAULT_ACCOUNT_ID,
+        help=f"the AWS account id that STS GetCallerIdentity and ARNs name (default {DEFAULT_ACCOUNT_ID})",
+    )
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return parser.parse_args(argv)
 
@@ -96,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         save_interval=arguments.save_interval,
         latency=arguments.latency,
         rate_limit=arguments.rate_limit,
+        account_id=arguments.account_id,
     )
     if arguments.demo:
         # A restored state already holds the demo's data; seeding again would duplicate every application.

@@ -18,6 +18,7 @@ import threading
 from .clock import Clock
 from .state import (
     CLOUDWATCH_ALARM,
+    DEFAULT_REGION,
     HOSTED_LOCATION,
     PREDEFINED_STRATEGIES,
     USER,
@@ -29,7 +30,6 @@ from .state import (
 
 log = logging.getLogger("appconfig_emulator")
 
-ACCOUNT = "123456789012"  # AWS's documentation account id, so nothing looks like a real account
 OPERATORS = ("AKIAIOSFODNN7EXAMPLE", "AKIAI44QH8DHBEXAMPLE")  # AWS's documentation access key ids
 
 APPLICATIONS = {
@@ -56,8 +56,8 @@ MIN_ACTIVE_DEPLOYMENTS = 2
 ALARM_CHANCE = 0.05  # per round, that a running prod deployment is rolled back by its alarm
 
 
-def _alarm_arn(application: str) -> str:
-    return f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{application}-prod-5xx-rate"
+def _alarm_arn(store: Store, application: str) -> str:
+    return f"arn:aws:cloudwatch:{DEFAULT_REGION}:{store.account_id}:alarm:{application}-prod-5xx-rate"
 
 
 def _flags_document(flags: tuple[str, ...], rng: random.Random, version: int) -> bytes:
@@ -117,8 +117,8 @@ def seed_demo(store: Store, now: float, rng: random.Random) -> None:
                 monitors = (
                     [
                         {
-                            "AlarmArn": _alarm_arn(app_name),
-                            "AlarmRoleArn": f"arn:aws:iam::{ACCOUNT}:role/appconfig-alarm-reader",
+                            "AlarmArn": _alarm_arn(store, app_name),
+                            "AlarmRoleArn": f"arn:aws:iam::{store.account_id}:role/appconfig-alarm-reader",
                         }
                     ]
                     if env_name == "prod"
@@ -156,7 +156,7 @@ def _seed_history(
         if outcome in ("operator", "alarm"):
             end = moment + strategy.duration_minutes * 60 * rng.uniform(0.3, 0.9)
             triggered_by, initiator = (
-                (CLOUDWATCH_ALARM, _alarm_arn(store.applications[environment.application_id].name))
+                (CLOUDWATCH_ALARM, _alarm_arn(store, store.applications[environment.application_id].name))
                 if outcome == "alarm"
                 else (USER, rng.choice(OPERATORS))
             )

@@ -24,7 +24,7 @@ from .counters import CallCounter
 from .faults import Fault, FaultInjector
 from .pacing import Latency, Pacing, RateLimit
 from .server import EmulatorServer
-from .state import Store
+from .state import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Store
 
 log = logging.getLogger("appconfig_emulator")
 
@@ -43,15 +43,16 @@ class Emulator:
         rate_limit: RateLimit | None = None,
         sleep: Callable[[float], object] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        account_id: str = DEFAULT_ACCOUNT_ID,
     ) -> None:
         """`latency` and `rate_limit` are what reset() returns to; `sleep` waits out a latency (by default
         on the stopping event, so stop() cuts it short) and `monotonic` refills the rate-limit buckets: both
-        replaceable by tests."""
+        replaceable by tests. `account_id` is the account that STS GetCallerIdentity and every ARN name."""
         if stop_response not in STOP_RESPONSES:
             raise ValueError(f"stop_response must be one of {', '.join(STOP_RESPONSES)}")
         self.clock: Clock = clock or ScaledClock(1.0)
         self.stop_response = stop_response
-        self.store = Store()
+        self.store = Store(account_id)
         self.call_counter = CallCounter()
         self.throttle_counter = CallCounter()  # requests answered 429 ThrottlingException, per operation
         self.fault_injector = FaultInjector()
@@ -72,6 +73,10 @@ class Emulator:
         if self.state_file and self.state_file.exists():
             self.clock.catch_up(persistence.load(self.state_file, self.store))
             self.restored = True
+
+    @property
+    def account_id(self) -> str:
+        return self.store.account_id
 
     # --- life cycle -----------------------------------------------------------------------------------------
 
@@ -202,7 +207,8 @@ class Emulator:
             environment = self.store.environment(application_id, environment_id)
             if alarm_arn is None:
                 made_up = (
-                    f"arn:aws:cloudwatch:us-east-1:{demo.ACCOUNT}:alarm:appconfig-emulator-{environment.id}"
+                    f"arn:aws:cloudwatch:{DEFAULT_REGION}:{self.account_id}:alarm:"
+                    f"appconfig-emulator-{environment.id}"
                 )
                 alarm_arn = environment.monitors[0]["AlarmArn"] if environment.monitors else made_up
             deployment = self.store.fire_alarm(environment, alarm_arn=alarm_arn, now=now)

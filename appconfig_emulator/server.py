@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from . import control, model, operations
+from . import control, model, operations, sts
 from .clock import Clock
 from .counters import CallCounter
 from .errors import ApiError, internal_error, throttled
@@ -57,6 +57,7 @@ class Backend(control.Controls, Protocol):
 
     store: Store
     clock: Clock
+    account_id: str
     stop_response: str
     call_counter: CallCounter
     throttle_counter: CallCounter
@@ -81,6 +82,14 @@ def respond(emulator: Backend, method: str, target: str, headers: Message, body:
         if url.path.startswith(control.CONTROL_PREFIX):
             return Outcome(control.handle(emulator, method, url.path, body))
         emulator.pacing.delay()
+        query = parse_qs(url.query, keep_blank_values=True)
+        action = sts.action_of(method, url.path, query, headers, body)
+        if action is not None:
+            if action == "GetCallerIdentity":
+                emulator.call_counter.increment(sts.COUNTER_NAME)
+            return Outcome(
+                sts.respond(action, account_id=emulator.account_id, access_key_id=access_key_id(headers))
+            )
         operation, uri_params = ROUTER.match(method, url.path)
     except ApiError as error:
         return Outcome(model.serialize_error(error))
@@ -100,9 +109,7 @@ def respond(emulator: Backend, method: str, target: str, headers: Message, body:
         if fault and fault.kind == "latency":
             emulator.stopping.wait(fault.seconds)
         operations.handler_for(operation.name)  # answers "not implemented" before any validation
-        params = model.parse_request(
-            operation, uri_params, parse_qs(url.query, keep_blank_values=True), headers, body
-        )
+        params = model.parse_request(operation, uri_params, query, headers, body)
         call = operations.Call(
             now=emulator.clock.now(),
             caller=caller_of(headers),
@@ -248,7 +255,9 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _write(self, response: model.WireResponse) -> None:
         status = HTTPStatus(response.status)
-        lines = [f"HTTP/1.1 {status.value} {status.phrase}", f"x-amzn-RequestId: {uuid.uuid4()}"]
+        lines = [f"HTTP/1.1 {status.value} {status.phrase}"]
+        if not any(name.lower() == "x-amzn-requestid" for name, _ in response.headers):
+            lines.append(f"x-amzn-RequestId: {uuid.uuid4()}")  # STS names its own, in the body too
         lines.extend(f"{name}: {value}" for name, value in response.headers)
         lines.append(f"Content-Length: {len(response.body)}")
         if self.close_connection:

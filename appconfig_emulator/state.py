@@ -23,6 +23,10 @@ MAX_ENVIRONMENTS_PER_APPLICATION = 20
 MAX_PROFILES_PER_APPLICATION = 100
 MAX_CUSTOM_STRATEGIES = 20
 
+# AWS's documentation account id, so that nothing looks like a real account; `--account-id` changes it.
+DEFAULT_ACCOUNT_ID = "123456789012"
+DEFAULT_REGION = "us-east-1"  # for ARNs made without a request (demo, estate); requests bring their own
+
 HOSTED_LOCATION = "hosted"
 MAX_HOSTED_CONTENT_BYTES = 2 * 1024 * 1024
 REVERT_WINDOW_SECONDS = 72 * 3600
@@ -349,7 +353,10 @@ class Store:
     each request holds it for microseconds, so it is not the bottleneck next to HTTP and JSON.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+        if not (len(account_id) == 12 and account_id.isascii() and account_id.isdigit()):
+            raise ValueError("an AWS account id is 12 digits")
+        self.account_id = account_id  # not saved in the state file: the command line decides it
         self.lock = threading.RLock()
         self.applications: dict[str, Application] = {}
         self.strategies: dict[str, DeploymentStrategy] = {}  # the account's own; predefined ones live above

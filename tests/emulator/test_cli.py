@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import boto3
 import pytest
 
 from .conftest import http_request, make_client
@@ -87,7 +88,8 @@ def test_it_takes_latency_and_rate_limit_from_the_command_line():
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [("--latency", "soon"), ("--rate-limit", "0"), ("--rate-limit", "5:many")]
+    ("option", "value"),
+    [("--latency", "soon"), ("--rate-limit", "0"), ("--rate-limit", "5:many"), ("--account-id", "42")],
 )
 def test_it_refuses_pacing_options_it_cannot_apply(option, value):
     result = subprocess.run(
@@ -99,6 +101,19 @@ def test_it_refuses_pacing_options_it_cannot_apply(option, value):
     )
     assert result.returncode == 2
     assert option in result.stderr
+
+
+def test_it_names_the_account_id_from_the_command_line_in_sts():
+    with running_emulator("--manual-clock", "--account-id", "555555555555") as (process, url):
+        sts = boto3.client(
+            "sts",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="AKID",
+            aws_secret_access_key="x",
+        )
+        assert sts.get_caller_identity()["Account"] == "555555555555"
+        _terminate(process)
 
 
 def test_it_refuses_bad_arguments():
