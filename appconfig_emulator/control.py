@@ -51,6 +51,12 @@ class Controls(Protocol):
 
     def faults(self) -> list[dict[str, Any]]: ...
 
+    def fail_action(self, uri: str, *, error_code: str, error_message: str) -> list[dict[str, str]]: ...
+
+    def action_failures(self) -> list[dict[str, str]]: ...
+
+    def clear_action_failures(self) -> None: ...
+
     def clear_faults(self) -> None: ...
 
     def seed_estate(
@@ -122,6 +128,20 @@ def _set_rate_limit(emulator: Controls, document: dict[str, Any]) -> dict[str, A
     return emulator.set_rate_limit(document["tps"], document.get("burst"))
 
 
+def _fail_action(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
+    failures = emulator.fail_action(
+        document.get("Uri"),
+        error_code=document.get("ErrorCode"),
+        error_message=document.get("ErrorMessage"),
+    )
+    return {"action_failures": failures}
+
+
+def _clear_action_failures(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
+    emulator.clear_action_failures()
+    return {"action_failures": []}
+
+
 def _reset(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
     emulator.reset()
     return {"reset": True}
@@ -153,6 +173,11 @@ _ROUTES: dict[str, dict[str, Action]] = {
         "GET": lambda emulator, document: {"faults": emulator.faults()},
         "POST": _add_fault,
         "DELETE": _clear_faults,
+    },
+    "action-failures": {
+        "GET": lambda emulator, document: {"action_failures": emulator.action_failures()},
+        "POST": _fail_action,
+        "DELETE": _clear_action_failures,
     },
     "clock": {"GET": lambda emulator, document: emulator.clock_status()},
     "clock/advance": {"POST": _advance},

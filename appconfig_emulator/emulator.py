@@ -230,6 +230,30 @@ class Emulator:
     def faults(self) -> list[dict[str, Any]]:
         return self.fault_injector.describe()
 
+    def fail_action(self, uri: str, *, error_code: str, error_message: str) -> list[dict[str, str]]:
+        """Makes invocations of extension actions with this Uri fail with ErrorCode/ErrorMessage, in the
+        deployments started from now on (a deployment keeps what it saw when it started); a failing
+        PRE_START_DEPLOYMENT action refuses StartDeployment. Answers every failing action."""
+        for name, value in (("uri", uri), ("error_code", error_code), ("error_message", error_message)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be a non-empty string")
+        with self.store.lock:
+            self.store.action_failures[uri] = (error_code, error_message)
+            self.store.changes += 1
+        return self.action_failures()
+
+    def action_failures(self) -> list[dict[str, str]]:
+        with self.store.lock:
+            return [
+                {"Uri": uri, "ErrorCode": code, "ErrorMessage": message}
+                for uri, (code, message) in self.store.action_failures.items()
+            ]
+
+    def clear_action_failures(self) -> None:
+        with self.store.lock:
+            self.store.action_failures.clear()
+            self.store.changes += 1
+
     def clear_faults(self) -> None:
         self.fault_injector.clear()
 

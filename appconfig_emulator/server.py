@@ -26,7 +26,7 @@ from .counters import CallCounter
 from .errors import ApiError, internal_error, throttled
 from .faults import FaultInjector
 from .pacing import UNSIGNED, Pacing
-from .state import Store
+from .state import DEFAULT_REGION, Store
 
 log = logging.getLogger("appconfig_emulator")
 
@@ -37,6 +37,7 @@ ROUTER = model.Router()
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+_CREDENTIAL_REGION = re.compile(r"Credential=[^/,\s]+/[^/,\s]+/([^/,\s]+)/")
 
 
 def access_key_id(headers: Message) -> str | None:
@@ -49,6 +50,13 @@ def access_key_id(headers: Message) -> str | None:
 
 def caller_of(headers: Message) -> str:
     return access_key_id(headers) or "anonymous"
+
+
+def region_of(headers: Message) -> str:
+    """The region of the SigV4 credential scope (`Credential=AKID/date/region/service/...`), which the ARNs
+    made for the request name, as a regional endpoint would."""
+    match = _CREDENTIAL_REGION.search(headers.get("Authorization", ""))
+    return match.group(1) if match else DEFAULT_REGION
 
 
 class Backend(control.Controls, Protocol):
@@ -114,6 +122,7 @@ def respond(emulator: Backend, method: str, target: str, headers: Message, body:
             now=emulator.clock.now(),
             caller=caller_of(headers),
             full_stop_response=emulator.stop_response == "full",
+            region=region_of(headers),
         )
         writes = operation.http["method"] != "GET"
         output = operations.run(emulator.store, operation.name, params, call, writes=writes)
