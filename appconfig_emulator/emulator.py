@@ -71,12 +71,23 @@ class Emulator:
         self._threads: list[threading.Thread] = []
         self._rng = random.Random(2019)  # a fixed seed: the same demo every time
         if self.state_file and self.state_file.exists():
-            self.clock.catch_up(persistence.load(self.state_file, self.store))
-            self.restored = True
+            self._restore(self.state_file)
 
     @property
     def account_id(self) -> str:
         return self.store.account_id
+
+    def _restore(self, state_file: Path) -> None:
+        """Loads the state file. A manual clock resumes where the saved state left off. A clock that follows
+        the wall clock stays honest instead: a state saved ahead of it (by an earlier, faster --time-scale
+        run) is moved back in time as a whole, so that nothing restored lies in the future."""
+        saved_at = persistence.load(state_file, self.store)
+        if isinstance(self.clock, ManualClock):
+            self.clock.catch_up(saved_at)
+        elif (lead := saved_at - self.clock.now()) > 0:
+            log.info("The state file was saved %.0f s ahead of the clock; moving it back", lead)
+            self.store.shift_times(-lead)
+        self.restored = True
 
     # --- life cycle -----------------------------------------------------------------------------------------
 

@@ -399,6 +399,17 @@ class Store:
             self._ids.clear()
             self.changes += 1
 
+    def shift_times(self, seconds: float) -> None:
+        """Moves every stored moment (deployment starts and stops; the rest is derived) by `seconds`."""
+        with self.lock:
+            for application in self.applications.values():
+                for environment in application.environments.values():
+                    for deployment in environment.deployments:
+                        deployment.started_at += seconds
+                        if deployment.stop:
+                            deployment.stop = deployment.stop._replace(at=deployment.stop.at + seconds)
+            self.changes += 1
+
     def next_seq(self) -> int:
         """Creation order, used to list resources oldest first and to page through them."""
         self.last_seq += 1

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from appconfig_emulator import Emulator, ManualClock
+from appconfig_emulator import Emulator, ManualClock, ScaledClock
 
 from .conftest import START, make_client
 
@@ -188,3 +188,45 @@ def test_it_reads_a_state_file_saved_before_extensions_existed(tmp_path):
         )
         assert deployment["State"] == "DEPLOYING"
         assert client.list_extensions()["Items"] == []
+
+
+def _moments(client, ids: dict) -> list:
+    target = {"ApplicationId": ids["ApplicationId"], "EnvironmentId": ids["EnvironmentId"]}
+    moments = []
+    for number in (1, 2):
+        deployment = client.get_deployment(**target, DeploymentNumber=number)
+        moments += [deployment["StartedAt"], *(event["OccurredAt"] for event in deployment["EventLog"])]
+    return moments
+
+
+def test_it_moves_a_state_saved_ahead_of_a_real_time_clock_back_instead_of_running_ahead(tmp_path):
+    state_file = tmp_path / "state.json"
+    with Emulator(clock=ManualClock(start=START), state_file=state_file) as first:
+        ids = _build_some_state(make_client(first.url))  # both deployments start at START
+        first.advance(4 * 3600)  # as a fast --time-scale run would have: saved 4 hours ahead
+
+    with Emulator(clock=ScaledClock(1.0, start=START), state_file=state_file) as second:
+        assert second.now() - START.timestamp() < 3600  # the clock was not pushed ahead
+        client = make_client(second.url)
+        moments = _moments(client, ids)
+        latest = client.get_deployment(
+            ApplicationId=ids["ApplicationId"], EnvironmentId=ids["EnvironmentId"], DeploymentNumber=2
+        )
+        now = datetime.fromtimestamp(second.now(), UTC)
+    assert max(moments) <= now
+    assert latest["StartedAt"] < START - timedelta(hours=3)  # moved back by about the 4 hours it was ahead
+    assert latest["State"] == "COMPLETE" and latest["CompletedAt"] - latest["StartedAt"] == timedelta(
+        minutes=10
+    )
+
+
+def test_it_leaves_a_state_saved_in_the_past_of_a_real_time_clock_where_it_was(tmp_path):
+    state_file = tmp_path / "state.json"
+    with Emulator(clock=ManualClock(start=START), state_file=state_file) as first:
+        ids = _build_some_state(make_client(first.url))
+
+    with Emulator(clock=ScaledClock(1.0, start=START + timedelta(hours=1)), state_file=state_file) as second:
+        latest = make_client(second.url).get_deployment(
+            ApplicationId=ids["ApplicationId"], EnvironmentId=ids["EnvironmentId"], DeploymentNumber=2
+        )
+    assert latest["StartedAt"] == START
