@@ -60,14 +60,14 @@ def test_it_serves_from_the_command_line_and_exits_cleanly_on_sigterm():
 
 def test_it_seeds_the_demo_once_and_keeps_it_in_the_state_file(tmp_path):
     state_file = tmp_path / "state.json"
-    with running_emulator("--demo", "--time-scale", "30", "--state-file", str(state_file)) as (process, url):
+    with running_emulator("--demo", "--state-file", str(state_file)) as (process, url):
         names = [item["Name"] for item in make_client(url).list_applications()["Items"]]
         _terminate(process)
     assert names == ["payments-api", "checkout-web", "feature-flags", "search"]
     saved = json.loads(state_file.read_text())
     assert [application["name"] for application in saved["applications"]] == names
 
-    with running_emulator("--demo", "--state-file", str(state_file)) as (process, url):
+    with running_emulator("--demo", "--time-scale", "2", "--state-file", str(state_file)) as (process, url):
         again = make_client(url).list_applications()["Items"]
         _terminate(process)
     assert [item["Name"] for item in again] == names
