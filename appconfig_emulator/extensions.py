@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 ACTION_POINTS_BY_EVENT: dict[str, tuple[str, ...]] = {
@@ -209,9 +210,10 @@ def pre_start_failure(applied: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def invocation_id(*parts: object) -> str:
+@lru_cache(maxsize=8192)  # pollers read the same deployments over and over
+def invocation_id(*parts: str) -> str:
     """7 characters of [a-z0-9], the same on every read of the same invocation (events are re-derived)."""
-    number = int.from_bytes(hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest())
+    number = int.from_bytes(hashlib.blake2b("|".join(parts).encode(), digest_size=8).digest())
     characters = []
     for _ in range(7):
         number, digit = divmod(number, 36)
