@@ -11,6 +11,8 @@ from types import FrameType
 
 from .clock import Clock, ManualClock, ScaledClock
 from .emulator import STOP_RESPONSES, Emulator
+from .pacing import Latency, RateLimit, parse_latency, parse_rate_limit
+from .state import DEFAULT_ACCOUNT_ID
 
 
 def _positive(text: str) -> float:
@@ -18,6 +20,26 @@ def _positive(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError("must be positive")
     return value
+
+
+def _latency(text: str) -> Latency:
+    try:
+        return parse_latency(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected MS or MS:JITTER in milliseconds ({error})") from None
+
+
+def _rate_limit(text: str) -> RateLimit:
+    try:
+        return parse_rate_limit(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected TPS or TPS:BURST ({error})") from None
+
+
+def _account_id(text: str) -> str:
+    if not (len(text) == 12 and text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError("an AWS account id is 12 digits")
+    return text
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,6 +75,25 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         default="sparse",
         help="StopDeployment's 202 body: AWS's near-empty one (sparse) or the full Deployment",
     )
+    parser.add_argument(
+        "--latency",
+        type=_latency,
+        metavar="MS[:JITTER]",
+        help="delay every AWS API request (not /_emulator/) by MS plus or minus JITTER milliseconds",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        metavar="TPS[:BURST]",
+        help="a token bucket per access key id: TPS requests a second, bursts of BURST (default TPS); "
+        "an empty bucket answers 429 ThrottlingException",
+    )
+    parser.add_argument(
+        "--account-id",
+        type=_account_id,
+        default=DEFAULT_ACCOUNT_ID,
+        help=f"the AWS account id that STS GetCallerIdentity and ARNs name (default {DEFAULT_ACCOUNT_ID})",
+    )
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return parser.parse_args(argv)
 
@@ -66,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         stop_response=arguments.stop_response,
         state_file=arguments.state_file,
         save_interval=arguments.save_interval,
+        latency=arguments.latency,
+        rate_limit=arguments.rate_limit,
+        account_id=arguments.account_id,
     )
     if arguments.demo:
         # A restored state already holds the demo's data; seeding again would duplicate every application.

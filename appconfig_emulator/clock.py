@@ -1,8 +1,9 @@
 """Emulated time.
 
 Deployment progress is derived from "now" on every read, so whoever owns the clock owns the speed of every
-deployment: tests advance a ManualClock by hand, demos run a ScaledClock faster than real time. Times are
-epoch seconds (float) throughout the emulator and only become ISO 8601 text on the wire.
+deployment: tests advance a ManualClock by hand; the demo runs a ScaledClock at real time (scale 1), and
+tests that want deployments to move on their own run one faster. Times are epoch seconds (float)
+throughout the emulator and only become ISO 8601 text on the wire.
 """
 
 from __future__ import annotations
@@ -17,10 +18,6 @@ from typing import Protocol
 class Clock(Protocol):
     def now(self) -> float:
         """Emulated time, epoch seconds."""
-        ...
-
-    def catch_up(self, epoch: float) -> None:
-        """Never report a time before `epoch` again (used after loading a saved state)."""
         ...
 
 
@@ -43,6 +40,7 @@ class ManualClock:
             return self._now
 
     def catch_up(self, epoch: float) -> None:
+        """Never report a time before `epoch` again (used after loading a saved state)."""
         with self._lock:
             self._now = max(self._now, epoch)
 
@@ -60,18 +58,9 @@ class ScaledClock:
         self.scale = scale
         self._origin = (start or datetime.now(UTC)).timestamp()
         self._monotonic_origin = time.monotonic()
-        self._lock = threading.Lock()
 
     def now(self) -> float:
         return self._origin + (time.monotonic() - self._monotonic_origin) * self.scale
-
-    def catch_up(self, epoch: float) -> None:
-        # A previous run at a high scale may have saved emulated times ahead of the wall clock; resuming
-        # from there keeps those deployments from appearing to start in the future.
-        with self._lock:
-            behind = epoch - self.now()
-            if behind > 0:
-                self._origin += behind
 
 
 @lru_cache(maxsize=8192)  # pollers ask for the same event times over and over

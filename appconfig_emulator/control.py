@@ -1,102 +1,72 @@
-"""The emulator's own control interface under /_emulator/ (outside the AWS API), plus what it controls:
-per-operation call counters and injected faults.
+"""The emulator's own control interface under /_emulator/ (outside the AWS API).
 
 JSON in, JSON out. Knobs of the emulator use lower-case keys; AppConfig things keep AppConfig's names
-(ApplicationId, DeploymentNumber, ...). Documented in README.md.
+(ApplicationId, DeploymentNumber, ...). Documented in README.md. What the interface controls (counters,
+faults, ...) lives in modules below this one; the emulator it drives is described by `Controls`, so this
+module never imports emulator.py (which imports it).
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import ApiError, bad_request
-from .model import WireResponse, operation_exists
-
-if TYPE_CHECKING:
-    from .emulator import Emulator
+from .model import WireResponse
 
 CONTROL_PREFIX = "/_emulator/"
 
-FAULT_KINDS = ("throttle", "error", "latency", "apply_then_timeout")
 
+class Controls(Protocol):
+    """What the control interface needs from the emulator (emulator.Emulator provides it)."""
 
-class CallCounter:
-    """How many AWS API requests were routed to each operation, failed ones included."""
+    def counters(self) -> dict[str, int]: ...
 
-    def __init__(self) -> None:
-        self._counts: Counter[str] = Counter()
-        self._lock = threading.Lock()
+    def throttled(self) -> dict[str, int]: ...
 
-    def increment(self, operation: str) -> None:
-        with self._lock:
-            self._counts[operation] += 1
+    def reset_counters(self) -> None: ...
 
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
+    def set_latency(self, ms: float, jitter_ms: float = 0.0) -> dict[str, float]: ...
 
-    def reset(self) -> None:
-        with self._lock:
-            self._counts.clear()
+    def latency(self) -> dict[str, float]: ...
 
+    def set_rate_limit(self, tps: float | None, burst: int | None = None) -> dict[str, Any]: ...
 
-@dataclass(slots=True)
-class Fault:
-    operation: str  # an operation name, or "*" for every operation
-    kind: str
-    count: int | None  # requests still to affect; None until cleared
-    seconds: float  # the delay of "latency"; how long "apply_then_timeout" holds the connection
+    def rate_limit(self) -> dict[str, Any]: ...
 
-    def __post_init__(self) -> None:
-        if self.operation != "*" and not operation_exists(self.operation):
-            raise ValueError(f"Unknown operation {self.operation!r}; use an AppConfig operation name or '*'")
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"Unknown fault kind {self.kind!r}; use one of {', '.join(FAULT_KINDS)}")
-        if self.count is not None and (type(self.count) is not int or self.count < 1):
-            raise ValueError("count must be a positive integer, or null to last until the faults are cleared")
-        if type(self.seconds) not in (int, float) or not 0 <= self.seconds <= 3600:
-            raise ValueError("seconds must be a number between 0 and 3600")
+    def reset(self) -> None: ...
 
+    def clock_status(self) -> dict[str, Any]: ...
 
-class FaultInjector:
-    """Faults waiting for requests; the first fault that matches a request is applied to it."""
+    def advance(self, seconds: float) -> float: ...
 
-    def __init__(self) -> None:
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
+    def fire_alarm(
+        self, application_id: str, environment_id: str, alarm_arn: str | None = None
+    ) -> dict[str, Any]: ...
 
-    def add(self, fault: Fault) -> None:
-        with self._lock:
-            self._faults.append(fault)
+    def add_fault(
+        self, operation: str = "*", *, kind: str, count: int | None = 1, seconds: float = 1.0
+    ) -> None: ...
 
-    def take(self, operation: str) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.operation in ("*", operation):
-                    if fault.count is not None:
-                        fault.count -= 1
-                        if fault.count == 0:
-                            self._faults.remove(fault)
-                    return fault
-            return None
+    def faults(self) -> list[dict[str, Any]]: ...
 
-    def describe(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [asdict(fault) for fault in self._faults]
+    def fail_action(self, uri: str, *, error_code: str, error_message: str) -> list[dict[str, str]]: ...
 
-    def clear(self) -> None:
-        with self._lock:
-            self._faults.clear()
+    def action_failures(self) -> list[dict[str, str]]: ...
+
+    def clear_action_failures(self) -> None: ...
+
+    def clear_faults(self) -> None: ...
+
+    def seed_estate(
+        self, applications: int = 1, environments: int = 1, deployments: int = 0, active: int = 0
+    ) -> dict[str, Any]: ...
 
 
 # --- HTTP ---------------------------------------------------------------------------------------------------
 
-Action = Callable[["Emulator", dict[str, Any]], Any]
+Action = Callable[[Controls, dict[str, Any]], Any]
 
 
 def _text(document: dict[str, Any], key: str) -> str:
@@ -106,7 +76,7 @@ def _text(document: dict[str, Any], key: str) -> str:
     return value
 
 
-def _add_fault(emulator: Emulator, document: dict[str, Any]) -> dict[str, Any]:
+def _add_fault(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
     emulator.add_fault(
         operation=document.get("operation", "*"),
         kind=document.get("kind"),
@@ -116,12 +86,12 @@ def _add_fault(emulator: Emulator, document: dict[str, Any]) -> dict[str, Any]:
     return {"faults": emulator.faults()}
 
 
-def _clear_faults(emulator: Emulator, document: dict[str, Any]) -> dict[str, Any]:
+def _clear_faults(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
     emulator.clear_faults()
     return {"faults": []}
 
 
-def _fire_alarm(emulator: Emulator, document: dict[str, Any]) -> dict[str, Any]:
+def _fire_alarm(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
     return emulator.fire_alarm(
         _text(document, "ApplicationId"),
         _text(document, "EnvironmentId"),
@@ -129,7 +99,7 @@ def _fire_alarm(emulator: Emulator, document: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _advance(emulator: Emulator, document: dict[str, Any]) -> dict[str, Any]:
+def _advance(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
     seconds = document.get("seconds")
     if type(seconds) not in (int, float) or seconds < 0:
         raise ValueError("seconds must be a non-negative number")
@@ -137,7 +107,7 @@ def _advance(emulator: Emulator, document: dict[str, Any]) -> dict[str, Any]:
     return emulator.clock_status()
 
 
-def _seed_estate(emulator: Emulator, document: dict[str, Any]) -> dict[str, Any]:
+def _seed_estate(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
     # seed_estate checks the numbers itself.
     return emulator.seed_estate(
         applications=document.get("applications", 1),
@@ -147,12 +117,37 @@ def _seed_estate(emulator: Emulator, document: dict[str, Any]) -> dict[str, Any]
     )
 
 
-def _reset(emulator: Emulator, document: dict[str, Any]) -> dict[str, Any]:
+def _set_latency(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
+    return emulator.set_latency(document.get("ms", 0), document.get("jitter_ms", 0))
+
+
+def _set_rate_limit(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
+    if "tps" not in document:
+        raise ValueError("tps is required: requests per second, or null to turn the rate limit off")
+    # Latency and RateLimit check the numbers themselves.
+    return emulator.set_rate_limit(document["tps"], document.get("burst"))
+
+
+def _fail_action(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
+    failures = emulator.fail_action(
+        document.get("Uri"),
+        error_code=document.get("ErrorCode"),
+        error_message=document.get("ErrorMessage"),
+    )
+    return {"action_failures": failures}
+
+
+def _clear_action_failures(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
+    emulator.clear_action_failures()
+    return {"action_failures": []}
+
+
+def _reset(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
     emulator.reset()
     return {"reset": True}
 
 
-def _reset_counters(emulator: Emulator, document: dict[str, Any]) -> dict[str, Any]:
+def _reset_counters(emulator: Controls, document: dict[str, Any]) -> dict[str, Any]:
     emulator.reset_counters()
     return {}
 
@@ -160,7 +155,18 @@ def _reset_counters(emulator: Emulator, document: dict[str, Any]) -> dict[str, A
 _ROUTES: dict[str, dict[str, Action]] = {
     "healthz": {"GET": lambda emulator, document: {"status": "ok"}},
     "counters": {"GET": lambda emulator, document: emulator.counters()},
+    "counters/throttled": {"GET": lambda emulator, document: emulator.throttled()},
     "counters/reset": {"POST": _reset_counters},
+    "latency": {
+        "GET": lambda emulator, document: emulator.latency(),
+        "POST": _set_latency,
+        "DELETE": lambda emulator, document: emulator.set_latency(0),
+    },
+    "rate-limit": {
+        "GET": lambda emulator, document: emulator.rate_limit(),
+        "POST": _set_rate_limit,
+        "DELETE": lambda emulator, document: emulator.set_rate_limit(None),
+    },
     "reset": {"POST": _reset},
     "alarm": {"POST": _fire_alarm},
     "faults": {
@@ -168,13 +174,18 @@ _ROUTES: dict[str, dict[str, Action]] = {
         "POST": _add_fault,
         "DELETE": _clear_faults,
     },
+    "action-failures": {
+        "GET": lambda emulator, document: {"action_failures": emulator.action_failures()},
+        "POST": _fail_action,
+        "DELETE": _clear_action_failures,
+    },
     "clock": {"GET": lambda emulator, document: emulator.clock_status()},
     "clock/advance": {"POST": _advance},
     "estate": {"POST": _seed_estate},
 }
 
 
-def handle(emulator: Emulator, method: str, path: str, body: bytes) -> WireResponse:
+def handle(emulator: Controls, method: str, path: str, body: bytes) -> WireResponse:
     actions = _ROUTES.get(path[len(CONTROL_PREFIX) :].rstrip("/"))
     if actions is None:
         raise ApiError("UnknownOperationException", f"No emulator control endpoint at {path}", status=404)

@@ -13,14 +13,18 @@ import logging
 import os
 import random
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from . import demo, estate, persistence
 from .clock import Clock, ManualClock, ScaledClock, iso8601
-from .control import CallCounter, Fault, FaultInjector
+from .counters import CallCounter
+from .faults import Fault, FaultInjector
+from .pacing import Latency, Pacing, RateLimit
 from .server import EmulatorServer
-from .state import Store
+from .state import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Store
 
 log = logging.getLogger("appconfig_emulator")
 
@@ -35,16 +39,31 @@ class Emulator:
         *,
         state_file: str | os.PathLike[str] | None = None,
         save_interval: float = 5.0,
+        latency: Latency | None = None,
+        rate_limit: RateLimit | None = None,
+        sleep: Callable[[float], object] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        account_id: str = DEFAULT_ACCOUNT_ID,
     ) -> None:
+        """`latency` and `rate_limit` are what reset() returns to; `sleep` waits out a latency (by default
+        on the stopping event, so stop() cuts it short) and `monotonic` refills the rate-limit buckets: both
+        replaceable by tests. `account_id` is the account that STS GetCallerIdentity and every ARN name."""
         if stop_response not in STOP_RESPONSES:
             raise ValueError(f"stop_response must be one of {', '.join(STOP_RESPONSES)}")
         self.clock: Clock = clock or ScaledClock(1.0)
         self.stop_response = stop_response
-        self.store = Store()
+        self.store = Store(account_id)
         self.call_counter = CallCounter()
+        self.throttle_counter = CallCounter()  # requests answered 429 ThrottlingException, per operation
         self.fault_injector = FaultInjector()
         # Set while stopping: wakes injected delays, the demo and the saver, so that stop() never waits long.
         self.stopping = threading.Event()
+        self.pacing = Pacing(
+            latency=latency,
+            rate_limit=rate_limit,
+            sleep=self.stopping.wait if sleep is None else sleep,
+            monotonic=monotonic,
+        )
         self.state_file = Path(state_file) if state_file else None
         self.save_interval = save_interval
         self.restored = False  # whether the store was loaded from an existing state file
@@ -52,8 +71,23 @@ class Emulator:
         self._threads: list[threading.Thread] = []
         self._rng = random.Random(2019)  # a fixed seed: the same demo every time
         if self.state_file and self.state_file.exists():
-            self.clock.catch_up(persistence.load(self.state_file, self.store))
-            self.restored = True
+            self._restore(self.state_file)
+
+    @property
+    def account_id(self) -> str:
+        return self.store.account_id
+
+    def _restore(self, state_file: Path) -> None:
+        """Loads the state file. A manual clock resumes where the saved state left off. A clock that follows
+        the wall clock stays honest instead: a state saved ahead of it (by an earlier, faster --time-scale
+        run) is moved back in time as a whole, so that nothing restored lies in the future."""
+        saved_at = persistence.load(state_file, self.store)
+        if isinstance(self.clock, ManualClock):
+            self.clock.catch_up(saved_at)
+        elif (lead := saved_at - self.clock.now()) > 0:
+            log.info("The state file was saved %.0f s ahead of the clock; moving it back", lead)
+            self.store.shift_times(-lead)
+        self.restored = True
 
     # --- life cycle -----------------------------------------------------------------------------------------
 
@@ -122,14 +156,42 @@ class Emulator:
         """AWS API requests per operation since the last reset, failed and fault-injected ones included."""
         return self.call_counter.snapshot()
 
+    def throttled(self) -> dict[str, int]:
+        """AWS API requests answered 429 ThrottlingException per operation since the last reset, by the rate
+        limit or by an injected `throttle` fault."""
+        return self.throttle_counter.snapshot()
+
     def reset_counters(self) -> None:
         self.call_counter.reset()
+        self.throttle_counter.reset()
 
     def reset(self) -> None:
-        """Empties the account (predefined strategies remain), the counters and the faults."""
+        """Empties the account (predefined strategies remain), the counters and the faults; the latency and
+        the rate limit return to those given at start, every rate-limit bucket full."""
         self.store.clear()
-        self.call_counter.reset()
+        self.reset_counters()
         self.fault_injector.clear()
+        self.pacing.reset()
+
+    def set_latency(self, ms: float, jitter_ms: float = 0.0) -> dict[str, float]:
+        """Delays every later AWS API request (not the control interface) by ms ± jitter_ms milliseconds;
+        0 turns it off. Answers the setting."""
+        self.pacing.latency = Latency(ms, jitter_ms)
+        return self.latency()
+
+    def latency(self) -> dict[str, float]:
+        return self.pacing.latency.describe()
+
+    def set_rate_limit(self, tps: float | None, burst: int | None = None) -> dict[str, Any]:
+        """A token bucket per access key id: `tps` requests a second, bursts of `burst` (default: tps rounded
+        up); a request that finds its bucket empty is answered 429 ThrottlingException. None turns it off.
+        Every bucket starts full. Answers the setting."""
+        self.pacing.rate_limit = None if tps is None else RateLimit.of(tps, burst)
+        return self.rate_limit()
+
+    def rate_limit(self) -> dict[str, Any]:
+        limit = self.pacing.rate_limit
+        return limit.describe() if limit else {"tps": None, "burst": None}
 
     def now(self) -> float:
         return self.clock.now()
@@ -156,7 +218,8 @@ class Emulator:
             environment = self.store.environment(application_id, environment_id)
             if alarm_arn is None:
                 made_up = (
-                    f"arn:aws:cloudwatch:us-east-1:{demo.ACCOUNT}:alarm:appconfig-emulator-{environment.id}"
+                    f"arn:aws:cloudwatch:{DEFAULT_REGION}:{self.account_id}:alarm:"
+                    f"appconfig-emulator-{environment.id}"
                 )
                 alarm_arn = environment.monitors[0]["AlarmArn"] if environment.monitors else made_up
             deployment = self.store.fire_alarm(environment, alarm_arn=alarm_arn, now=now)
@@ -177,6 +240,30 @@ class Emulator:
 
     def faults(self) -> list[dict[str, Any]]:
         return self.fault_injector.describe()
+
+    def fail_action(self, uri: str, *, error_code: str, error_message: str) -> list[dict[str, str]]:
+        """Makes invocations of extension actions with this Uri fail with ErrorCode/ErrorMessage, in the
+        deployments started from now on (a deployment keeps what it saw when it started); a failing
+        PRE_START_DEPLOYMENT action refuses StartDeployment. Answers every failing action."""
+        for name, value in (("uri", uri), ("error_code", error_code), ("error_message", error_message)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be a non-empty string")
+        with self.store.lock:
+            self.store.action_failures[uri] = (error_code, error_message)
+            self.store.changes += 1
+        return self.action_failures()
+
+    def action_failures(self) -> list[dict[str, str]]:
+        with self.store.lock:
+            return [
+                {"Uri": uri, "ErrorCode": code, "ErrorMessage": message}
+                for uri, (code, message) in self.store.action_failures.items()
+            ]
+
+    def clear_action_failures(self) -> None:
+        with self.store.lock:
+            self.store.action_failures.clear()
+            self.store.changes += 1
 
     def clear_faults(self) -> None:
         self.fault_injector.clear()

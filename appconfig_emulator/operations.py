@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from . import extensions
 from .errors import bad_request, conflict, not_found
-from .state import PREDEFINED_STRATEGIES, USER, HostedConfigurationVersion, Store
+from .state import DEFAULT_REGION, PREDEFINED_STRATEGIES, USER, HostedConfigurationVersion, Store
 
 T = TypeVar("T")
 Params = dict[str, Any]
@@ -25,6 +26,7 @@ class Call:
     now: float  # emulated time of the request
     caller: str  # the access key id from the SigV4 signature, which names who stopped a deployment
     full_stop_response: bool  # answer StopDeployment with the whole Deployment instead of AWS's sparse body
+    region: str = DEFAULT_REGION  # the region of the SigV4 signature, which the ARNs made for this call name
 
 
 Handler = Callable[[Store, Params, Call], dict[str, Any] | None]
@@ -132,7 +134,8 @@ def update_application(store: Store, params: Params, call: Call) -> dict[str, An
 @operation("DeleteApplication")
 def delete_application(store: Store, params: Params, call: Call) -> None:
     # The model gives DeleteApplication no ConflictException, so it takes its environments and profiles along.
-    store.applications.pop(store.application(params["ApplicationId"]).id)
+    application = store.applications.pop(store.application(params["ApplicationId"]).id)
+    store.forget_associations(application.id)
 
 
 # --- environments -------------------------------------------------------------------------------------------
@@ -177,6 +180,7 @@ def delete_environment(store: Store, params: Params, call: Call) -> None:
     if environment.active_deployment(call.now):
         raise conflict(f"Environment {environment.id} has a deployment in progress and cannot be deleted")
     del store.applications[environment.application_id].environments[environment.id]
+    store.forget_associations(environment.application_id, environment_id=environment.id)
 
 
 # --- configuration profiles and hosted versions ------------------------------------------------------------
@@ -230,6 +234,7 @@ def update_configuration_profile(store: Store, params: Params, call: Call) -> di
 def delete_configuration_profile(store: Store, params: Params, call: Call) -> None:
     profile = store.profile(params["ApplicationId"], params["ConfigurationProfileId"])
     del store.applications[profile.application_id].profiles[profile.id]
+    store.forget_associations(profile.application_id, profile_id=profile.id)
 
 
 @operation("CreateHostedConfigurationVersion")
@@ -349,6 +354,7 @@ def start_deployment(store: Store, params: Params, call: Call) -> dict[str, Any]
         description=params.get("Description"),
         kms_key_identifier=params.get("KmsKeyIdentifier"),
         latest_deployment_number=params.get("LatestDeploymentNumber"),
+        region=call.region,
     )
     return deployment.describe(call.now, just_started=True)
 
@@ -382,3 +388,85 @@ def stop_deployment(store: Store, params: Params, call: Call) -> dict[str, Any]:
         initiator=call.caller,
     )
     return deployment.describe(call.now) if call.full_stop_response else SPARSE_STOP_RESPONSE
+
+
+# --- extensions and extension associations ------------------------------------------------------------------
+
+
+@operation("CreateExtension")
+def create_extension(store: Store, params: Params, call: Call) -> dict[str, Any]:
+    extension, number = store.create_extension(
+        name=params["Name"],
+        actions=params["Actions"],
+        parameters=params.get("Parameters"),
+        description=params.get("Description"),
+        latest_version_number=params.get("LatestVersionNumber"),
+        region=call.region,
+    )
+    return extension.describe(number)
+
+
+@operation("GetExtension")
+def get_extension(store: Store, params: Params, call: Call) -> dict[str, Any]:
+    extension, number = store.extension(params["ExtensionIdentifier"], params.get("VersionNumber"))
+    return extension.describe(number)
+
+
+@operation("ListExtensions")
+def list_extensions(store: Store, params: Params, call: Call) -> dict[str, Any]:
+    # The latest version of each, oldest extension first.
+    found = [e for e in store.extensions.values() if params.get("Name") in (None, e.name)]
+    page, token = _page(found, lambda extension: (extension.seq,), params)
+    return {"Items": [e.describe(e.latest_version_number) for e in page], "NextToken": token}
+
+
+@operation("DeleteExtension")
+def delete_extension(store: Store, params: Params, call: Call) -> None:
+    """Deletes one version, the latest unless VersionNumber is given; the extension goes with its last one.
+    As in AppConfig, an extension's associations must be deleted first."""
+    extension, number = store.extension(params["ExtensionIdentifier"], params.get("VersionNumber"))
+    associated = [a.id for a in store.associations.values() if a.extension_id == extension.id]
+    if associated:
+        raise bad_request(
+            f"Extension {extension.id} has associations ({', '.join(associated)}); delete them first"
+        )
+    del extension.versions[number]
+    if not extension.versions:
+        del store.extensions[extension.id]
+
+
+@operation("CreateExtensionAssociation")
+def create_extension_association(store: Store, params: Params, call: Call) -> dict[str, Any]:
+    association = store.create_association(
+        extension_identifier=params["ExtensionIdentifier"],
+        resource_arn=params["ResourceIdentifier"],
+        extension_version=params.get("ExtensionVersionNumber"),
+        parameters=params.get("Parameters"),
+        region=call.region,
+    )
+    return association.describe()
+
+
+@operation("GetExtensionAssociation")
+def get_extension_association(store: Store, params: Params, call: Call) -> dict[str, Any]:
+    return store.association(params["ExtensionAssociationId"]).describe()
+
+
+@operation("ListExtensionAssociations")
+def list_extension_associations(store: Store, params: Params, call: Call) -> dict[str, Any]:
+    found = list(store.associations.values())
+    if "ResourceIdentifier" in params:
+        resource = extensions.parse_resource_arn(params["ResourceIdentifier"])
+        found = [a for a in found if (a.application_id, a.environment_id, a.profile_id) == resource]
+    if "ExtensionIdentifier" in params:
+        extension, _ = store.extension(params["ExtensionIdentifier"])
+        found = [a for a in found if a.extension_id == extension.id]
+    if "ExtensionVersionNumber" in params:
+        found = [a for a in found if a.extension_version == params["ExtensionVersionNumber"]]
+    page, token = _page(found, lambda association: (association.seq,), params)
+    return {"Items": [association.describe() for association in page], "NextToken": token}
+
+
+@operation("DeleteExtensionAssociation")
+def delete_extension_association(store: Store, params: Params, call: Call) -> None:
+    del store.associations[store.association(params["ExtensionAssociationId"]).id]

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .extensions import Extension, ExtensionAssociation, ExtensionVersion
 from .state import (
     Application,
     ConfigurationProfile,
@@ -54,6 +55,32 @@ def to_document(store: Store, now: float) -> dict[str, Any]:
                     "seq": strategy.seq,
                 }
                 for strategy in store.strategies.values()
+            ],
+            "extensions": [
+                {
+                    "id": extension.id,
+                    "name": extension.name,
+                    "arn_prefix": extension.arn_prefix,
+                    "seq": extension.seq,
+                    "versions": [
+                        {
+                            "number": version.number,
+                            "description": version.description,
+                            "actions": version.actions,
+                            "parameters": version.parameters,
+                        }
+                        for version in extension.versions.values()
+                    ],
+                }
+                for extension in store.extensions.values()
+            ],
+            "associations": [
+                {name: getattr(association, name) for name in ExtensionAssociation.__slots__}
+                for association in store.associations.values()
+            ],
+            "action_failures": [
+                {"uri": uri, "error_code": code, "error_message": message}
+                for uri, (code, message) in store.action_failures.items()
             ],
             "applications": [
                 {
@@ -151,6 +178,21 @@ def load_document(store: Store, document: dict[str, Any]) -> float:
                     )
                 application.profiles[profile.id] = profile
                 store.claim_id(profile.id)
+        # Files saved before extensions existed have none of these keys.
+        for item in document.get("extensions", ()):
+            extension = Extension(item["id"], item["name"], item["arn_prefix"], item["seq"])
+            for version in item["versions"]:
+                extension.versions[version["number"]] = ExtensionVersion(
+                    version["number"], version["description"], version["actions"], version["parameters"]
+                )
+            store.extensions[extension.id] = extension
+            store.claim_id(extension.id)
+        for item in document.get("associations", ()):
+            association = ExtensionAssociation(**item)
+            store.associations[association.id] = association
+            store.claim_id(association.id)
+        for item in document.get("action_failures", ()):
+            store.action_failures[item["uri"]] = (item["error_code"], item["error_message"])
         store.last_seq = document["last_seq"]
     return float(document["saved_at"])
 

@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from . import control, model, operations
+from . import control, model, operations, sts
+from .clock import Clock
+from .counters import CallCounter
 from .errors import ApiError, internal_error, throttled
-
-if TYPE_CHECKING:
-    from .emulator import Emulator
+from .faults import FaultInjector
+from .pacing import UNSIGNED, Pacing
+from .state import DEFAULT_REGION, Store
 
 log = logging.getLogger("appconfig_emulator")
 
@@ -35,13 +37,41 @@ ROUTER = model.Router()
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+_CREDENTIAL_REGION = re.compile(r"Credential=[^/,\s]+/[^/,\s]+/([^/,\s]+)/")
+
+
+def access_key_id(headers: Message) -> str | None:
+    """The access key id of the SigV4 signature, if the request is signed. Any credentials are accepted; the
+    key id names who stopped a deployment (as the real service names the IAM identity) and picks the
+    request's rate-limit bucket."""
+    match = _CREDENTIAL.search(headers.get("Authorization", ""))
+    return match.group(1) if match else None
 
 
 def caller_of(headers: Message) -> str:
-    """The access key id of the SigV4 signature. Any credentials are accepted; the key id only names who
-    stopped a deployment, as the real service names the IAM identity."""
-    match = _CREDENTIAL.search(headers.get("Authorization", ""))
-    return match.group(1) if match else "anonymous"
+    return access_key_id(headers) or "anonymous"
+
+
+def region_of(headers: Message) -> str:
+    """The region of the SigV4 credential scope (`Credential=AKID/date/region/service/...`), which the ARNs
+    made for the request name, as a regional endpoint would."""
+    match = _CREDENTIAL_REGION.search(headers.get("Authorization", ""))
+    return match.group(1) if match else DEFAULT_REGION
+
+
+class Backend(control.Controls, Protocol):
+    """What the request path needs from the emulator (emulator.Emulator provides it); a protocol rather than
+    an import, because emulator.py imports this module."""
+
+    store: Store
+    clock: Clock
+    account_id: str
+    stop_response: str
+    call_counter: CallCounter
+    throttle_counter: CallCounter
+    fault_injector: FaultInjector
+    pacing: Pacing
+    stopping: threading.Event  # set while stopping: wakes injected delays
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,35 +82,47 @@ class Outcome:
     )
 
 
-def respond(emulator: Emulator, method: str, target: str, headers: Message, body: bytes) -> Outcome:
-    """One request, from the raw request line to the answer: route, count, inject faults, parse, handle,
-    serialise."""
+def respond(emulator: Backend, method: str, target: str, headers: Message, body: bytes) -> Outcome:
+    """One request, from the raw request line to the answer: route, wait out the latency, count, rate-limit,
+    inject faults, parse, handle, serialise. The control interface gets neither latency nor limits."""
     url = urlsplit(target)
     try:
         if url.path.startswith(control.CONTROL_PREFIX):
             return Outcome(control.handle(emulator, method, url.path, body))
+        emulator.pacing.delay()
+        query = parse_qs(url.query, keep_blank_values=True)
+        action = sts.action_of(method, url.path, query, headers, body)
+        if action is not None:
+            if action == "GetCallerIdentity":
+                emulator.call_counter.increment(sts.COUNTER_NAME)
+            return Outcome(
+                sts.respond(action, account_id=emulator.account_id, access_key_id=access_key_id(headers))
+            )
         operation, uri_params = ROUTER.match(method, url.path)
     except ApiError as error:
         return Outcome(model.serialize_error(error))
 
     emulator.call_counter.increment(operation.name)
+    if not emulator.pacing.admit(access_key_id(headers) or UNSIGNED):
+        emulator.throttle_counter.increment(operation.name)
+        return Outcome(model.serialize_error(throttled()))
     fault = emulator.fault_injector.take(operation.name)
     drop_after = fault.seconds if fault and fault.kind == "apply_then_timeout" else None
     try:
         if fault and fault.kind == "throttle":
+            emulator.throttle_counter.increment(operation.name)
             raise throttled()
         if fault and fault.kind == "error":
             raise internal_error(f"Injected fault on {operation.name}")
         if fault and fault.kind == "latency":
             emulator.stopping.wait(fault.seconds)
         operations.handler_for(operation.name)  # answers "not implemented" before any validation
-        params = model.parse_request(
-            operation, uri_params, parse_qs(url.query, keep_blank_values=True), headers, body
-        )
+        params = model.parse_request(operation, uri_params, query, headers, body)
         call = operations.Call(
             now=emulator.clock.now(),
             caller=caller_of(headers),
             full_stop_response=emulator.stop_response == "full",
+            region=region_of(headers),
         )
         writes = operation.http["method"] != "GET"
         output = operations.run(emulator.store, operation.name, params, call, writes=writes)
@@ -96,7 +138,7 @@ class EmulatorServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
+    def __init__(self, address: tuple[str, int], emulator: Backend) -> None:
         self.emulator = emulator
         self._connections: dict[socket.socket, threading.Thread] = {}
         self._connections_lock = threading.Lock()
@@ -222,7 +264,9 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _write(self, response: model.WireResponse) -> None:
         status = HTTPStatus(response.status)
-        lines = [f"HTTP/1.1 {status.value} {status.phrase}", f"x-amzn-RequestId: {uuid.uuid4()}"]
+        lines = [f"HTTP/1.1 {status.value} {status.phrase}"]
+        if not any(name.lower() == "x-amzn-requestid" for name, _ in response.headers):
+            lines.append(f"x-amzn-RequestId: {uuid.uuid4()}")  # STS names its own, in the body too
         lines.extend(f"{name}: {value}" for name, value in response.headers)
         lines.append(f"Content-Length: {len(response.body)}")
         if self.close_connection:

@@ -14,14 +14,19 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from . import progress
+from . import extensions, progress
 from .errors import ApiError, bad_request, conflict, not_found, quota_exceeded
+from .extensions import Extension, ExtensionAssociation, ExtensionVersion
 
 # Quotas of a default AWS account (the real ones are adjustable; the emulator's are not).
 MAX_APPLICATIONS = 100
 MAX_ENVIRONMENTS_PER_APPLICATION = 20
 MAX_PROFILES_PER_APPLICATION = 100
 MAX_CUSTOM_STRATEGIES = 20
+
+# AWS's documentation account id, so that nothing looks like a real account; `--account-id` changes it.
+DEFAULT_ACCOUNT_ID = "123456789012"
+DEFAULT_REGION = "us-east-1"  # for ARNs made without a request (demo, estate); requests bring their own
 
 HOSTED_LOCATION = "hosted"
 MAX_HOSTED_CONTENT_BYTES = 2 * 1024 * 1024
@@ -125,6 +130,8 @@ class Deployment:
         "growth_factor",
         "bake_minutes",
         "kms_key_identifier",
+        "kms_key_arn",
+        "applied_extensions",
         "started_at",
         "stop",
     )
@@ -149,6 +156,8 @@ class Deployment:
         kms_key_identifier: str | None,
         started_at: float,
         stop: Stop | None = None,
+        kms_key_arn: str | None = None,
+        applied_extensions: list[dict[str, Any]] | tuple[()] = (),
     ) -> None:
         self.application_id = application_id
         self.environment_id = environment_id
@@ -165,6 +174,10 @@ class Deployment:
         self.growth_factor = growth_factor
         self.bake_minutes = bake_minutes
         self.kms_key_identifier = kms_key_identifier
+        self.kms_key_arn = kms_key_arn
+        # Snapshots of the extensions associated when it started (extensions.applied_extension); most
+        # deployments have none and share the empty tuple.
+        self.applied_extensions = applied_extensions
         self.started_at = started_at
         self.stop = stop
 
@@ -214,6 +227,13 @@ class Deployment:
                     _event("ROLLBACK_STARTED", self.stop.triggered_by, self.stop.description, self.stop.at)
                 )
                 events.append(_event(finished, APPCONFIG, finished_text, self.stop.at))
+        if self.applied_extensions:
+            prefix = f"{self.application_id}/{self.environment_id}/{self.number}"
+            for event in events:
+                key = f"{prefix}/{event['EventType']}/{event['OccurredAt']}"
+                event["ActionInvocations"] = extensions.action_invocations(
+                    self.applied_extensions, event["EventType"], key
+                )
         events.reverse()  # AppConfig lists the newest event first
         return {
             "ApplicationId": self.application_id,
@@ -236,7 +256,11 @@ class Deployment:
             "StartedAt": self.started_at,
             "CompletedAt": completed_at,
             "KmsKeyIdentifier": self.kms_key_identifier,
-            "AppliedExtensions": [],
+            "KmsKeyArn": self.kms_key_arn,
+            "AppliedExtensions": [
+                {member: applied[member] for member in extensions.APPLIED_MEMBERS}
+                for applied in self.applied_extensions
+            ],
         }
 
 
@@ -349,10 +373,17 @@ class Store:
     each request holds it for microseconds, so it is not the bottleneck next to HTTP and JSON.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+        if not (len(account_id) == 12 and account_id.isascii() and account_id.isdigit()):
+            raise ValueError("an AWS account id is 12 digits")
+        self.account_id = account_id  # not saved in the state file: the command line decides it
         self.lock = threading.RLock()
         self.applications: dict[str, Application] = {}
         self.strategies: dict[str, DeploymentStrategy] = {}  # the account's own; predefined ones live above
+        self.extensions: dict[str, Extension] = {}
+        self.associations: dict[str, ExtensionAssociation] = {}
+        # Action Uri -> (ErrorCode, ErrorMessage): invocations of these actions fail (see extensions.py).
+        self.action_failures: dict[str, tuple[str, str]] = {}
         self.changes = 0  # bumped by every write, so the state-file saver knows when there is news
         self.last_seq = 0
         self._ids: set[str] = set()
@@ -362,7 +393,21 @@ class Store:
         with self.lock:
             self.applications.clear()
             self.strategies.clear()
+            self.extensions.clear()
+            self.associations.clear()
+            self.action_failures.clear()
             self._ids.clear()
+            self.changes += 1
+
+    def shift_times(self, seconds: float) -> None:
+        """Moves every stored moment (deployment starts and stops; the rest is derived) by `seconds`."""
+        with self.lock:
+            for application in self.applications.values():
+                for environment in application.environments.values():
+                    for deployment in environment.deployments:
+                        deployment.started_at += seconds
+                        if deployment.stop:
+                            deployment.stop = deployment.stop._replace(at=deployment.stop.at + seconds)
             self.changes += 1
 
     def next_seq(self) -> int:
@@ -404,6 +449,44 @@ class Store:
         if strategy is None:
             raise not_found("DeploymentStrategy", strategy_id)
         return strategy
+
+    def extension(self, identifier: str, version_number: int | None = None) -> tuple[Extension, int]:
+        """The extension named by its id, name or ARN (which may end in a version), and the version meant:
+        `version_number`, else the ARN's, else the latest."""
+        extension = self.extensions.get(identifier) or next(
+            (candidate for candidate in self.extensions.values() if candidate.name == identifier), None
+        )
+        if extension is None and identifier.startswith("arn:"):
+            prefix, _, tail = identifier.rpartition("/")
+            for candidate in self.extensions.values():
+                if identifier == candidate.arn_prefix:
+                    extension = candidate
+                elif prefix == candidate.arn_prefix and tail.isdigit():
+                    extension, version_number = candidate, version_number or int(tail)
+        if extension is None:
+            raise not_found("Extension", identifier)
+        number = version_number or extension.latest_version_number
+        if number not in extension.versions:
+            raise not_found("Extension", f"{identifier} version {number}")
+        return extension, number
+
+    def association(self, association_id: str) -> ExtensionAssociation:
+        association = self.associations.get(association_id)
+        if association is None:
+            raise not_found("ExtensionAssociation", association_id)
+        return association
+
+    def forget_associations(
+        self, application_id: str, *, environment_id: str | None = None, profile_id: str | None = None
+    ) -> None:
+        """Drops the associations of a deleted application, environment or profile."""
+        for association in list(self.associations.values()):
+            if association.application_id == application_id and (
+                (environment_id is None and profile_id is None)
+                or (environment_id is not None and association.environment_id == environment_id)
+                or (profile_id is not None and association.profile_id == profile_id)
+            ):
+                del self.associations[association.id]
 
     def deployment(self, application_id: str, environment_id: str, number: int) -> Deployment:
         deployments = self.environment(application_id, environment_id).deployments
@@ -544,6 +627,91 @@ class Store:
             profile.versions[version.number] = version
             return version
 
+    def create_extension(
+        self,
+        *,
+        name: str,
+        actions: dict[str, list[dict[str, str]]],
+        parameters: dict[str, dict[str, Any]] | None = None,
+        description: str | None = None,
+        latest_version_number: int | None = None,
+        region: str = DEFAULT_REGION,
+    ) -> tuple[Extension, int]:
+        """A new extension, or a new version of the one with that name when `latest_version_number` names
+        its latest version (AppConfig's guard against two writers). Answers the extension and the version."""
+        with self.lock:
+            extension = next((e for e in self.extensions.values() if e.name == name), None)
+            if extension is None and latest_version_number is not None:
+                raise conflict(f"Extension {name} does not exist; omit LatestVersionNumber to create it")
+            if extension is not None and latest_version_number != extension.latest_version_number:
+                raise conflict(
+                    f"Extension {name} already exists at version {extension.latest_version_number}; "
+                    "give that number as LatestVersionNumber to create the next version"
+                )
+            if extension is None:
+                identifier = self.new_id()
+                extension = Extension(
+                    identifier,
+                    name,
+                    extensions.appconfig_arn(region, self.account_id, f"extension/{identifier}"),
+                    self.next_seq(),
+                )
+                self.extensions[extension.id] = extension
+            number = extension.latest_version_number + 1 if extension.versions else 1
+            extension.versions[number] = ExtensionVersion(number, description, actions, parameters or {})
+            return extension, number
+
+    def create_association(
+        self,
+        *,
+        extension_identifier: str,
+        resource_arn: str,
+        extension_version: int | None = None,
+        parameters: dict[str, str] | None = None,
+        region: str = DEFAULT_REGION,
+    ) -> ExtensionAssociation:
+        """Associates an extension version (the latest unless given) with an application, environment or
+        configuration profile, named by its ARN. Required parameters that are not dynamic must be given."""
+        with self.lock:
+            extension, number = self.extension(extension_identifier, extension_version)
+            resource = extensions.parse_resource_arn(resource_arn)
+            if resource is None:
+                raise bad_request(
+                    f"ResourceIdentifier {resource_arn} is not the ARN of an application, environment or "
+                    "configuration profile"
+                )
+            application_id, environment_id, profile_id = resource
+            if environment_id:
+                self.environment(application_id, environment_id)
+            elif profile_id:
+                self.profile(application_id, profile_id)
+            else:
+                self.application(application_id)
+            declared = extension.versions[number].parameters
+            given = parameters or {}
+            unknown = sorted(set(given) - set(declared))
+            if unknown:
+                raise bad_request(f"Extension {extension.name} has no parameter {unknown[0]}")
+            for parameter, definition in declared.items():
+                if definition.get("Required") and not definition.get("Dynamic") and parameter not in given:
+                    raise bad_request(f"Parameter {parameter} of extension {extension.name} is required")
+            identifier = self.new_id()
+            association = ExtensionAssociation(
+                id=identifier,
+                arn=extensions.appconfig_arn(region, self.account_id, f"extensionassociation/{identifier}"),
+                extension_id=extension.id,
+                extension_version=number,
+                extension_arn=extension.arn(number),
+                resource_arn=resource_arn,
+                application_id=application_id,
+                environment_id=environment_id,
+                profile_id=profile_id,
+                parameters=dict(given),
+                seq=self.next_seq(),
+            )
+            self.associations[association.id] = association
+            return association
+
     def start_deployment(
         self,
         environment: Environment,
@@ -555,9 +723,11 @@ class Store:
         description: str | None = None,
         kms_key_identifier: str | None = None,
         latest_deployment_number: int | None = None,
+        region: str = DEFAULT_REGION,
     ) -> Deployment:
         """Steps: 1. refuse while another deployment is active on the environment (409), 2. check the
-        optimistic-concurrency guard LatestDeploymentNumber, 3. resolve a hosted version, 4. append."""
+        optimistic-concurrency guard LatestDeploymentNumber, 3. resolve a hosted version, 4. take a snapshot
+        of the associated extensions and refuse if a PRE_START_DEPLOYMENT action fails (400), 5. append."""
         with self.lock:
             active = environment.active_deployment(started_at)
             if active is not None:
@@ -582,6 +752,17 @@ class Store:
                 if version is None:
                     raise not_found("HostedConfigurationVersion", configuration_version)
                 version_label = version.version_label
+            applied = [
+                extensions.applied_extension(
+                    self.extensions[association.extension_id], association, self.action_failures
+                )
+                for association in self.associations.values()
+                if association.applies_to(environment.application_id, environment.id, profile.id)
+                and association.extension_id in self.extensions
+            ]
+            failure = extensions.pre_start_failure(applied)
+            if failure:
+                raise bad_request(failure)
             deployment = Deployment(
                 application_id=environment.application_id,
                 environment_id=environment.id,
@@ -599,6 +780,12 @@ class Store:
                 growth_factor=strategy.growth_factor,
                 bake_minutes=strategy.bake_minutes,
                 kms_key_identifier=kms_key_identifier,
+                kms_key_arn=(
+                    extensions.kms_key_arn(kms_key_identifier, region, self.account_id)
+                    if kms_key_identifier
+                    else None
+                ),
+                applied_extensions=applied or (),
                 started_at=started_at,
             )
             environment.deployments.append(deployment)

@@ -9,6 +9,13 @@
 2. The memory of an emulator holding 10,000 deployments of 10 events each (100 applications x 5
    environments x 20 deployments), as the RSS growth of a fresh process and as traced Python allocations.
    Target: <= 200 MB.
+3. Latency and throttling: the round trip of ListApplications with `latency 50 ms ± 20 ms` (target: every
+   one at least 30 ms, the mean near 50 ms plus the plain round trip); with `rate-limit 20 TPS, burst 5`, how
+   many requests a second a client without retries gets through in 3 s (target: about 20 after the burst of 5)
+   and what the rest saw (429 ThrottlingException), then how long a retrying boto3 client (standard mode)
+   takes for 40 calls.
+4. The cost of ActionInvocations on the hottest path: Deployment.describe() of a completed deployment with
+   and without one applied extension (three actions), in process.
 
 A benchmark, not a test: it prints figures and asserts nothing about them.
 """
@@ -209,6 +216,154 @@ def measure_memory() -> None:
     print(f"  {'traced Python allocations:':34}{figures['traced'] / 2**20:8.1f} MB")
 
 
+# --- latency and throttling --------------------------------------------------------------------------------
+
+
+def _control(url: str, method: str, path: str, document: dict[str, Any] | None = None) -> Any:
+    data = json.dumps(document).encode() if document is not None else None
+    request = urllib.request.Request(f"{url}/_emulator/{path}", data=data, method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def measure_pacing() -> None:
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    emulator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "appconfig_emulator",
+            "--port",
+            "0",
+            "--manual-clock",
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = emulator.stdout.readline().split()[-1]
+        client = _client(url)
+        for _ in range(20):
+            client.list_applications()
+        plain = []
+        for _ in range(100):
+            began = time.perf_counter()
+            client.list_applications()
+            plain.append(time.perf_counter() - began)
+        _control(url, "POST", "latency", {"ms": 50, "jitter_ms": 20})
+        delayed = []
+        for _ in range(100):
+            began = time.perf_counter()
+            client.list_applications()
+            delayed.append(time.perf_counter() - began)
+        _control(url, "DELETE", "latency")
+
+        _control(url, "POST", "rate-limit", {"tps": 20, "burst": 5})
+        strict = boto3.client(
+            "appconfig",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="AKIDSTRICT",
+            aws_secret_access_key="x",
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+        )
+        admitted = throttled = 0
+        began = time.perf_counter()
+        while time.perf_counter() - began < 3.0:
+            try:
+                strict.list_applications()
+                admitted += 1
+            except ClientError as error:
+                assert error.response["Error"]["Code"] == "ThrottlingException"
+                throttled += 1
+        elapsed = time.perf_counter() - began
+        retrying = boto3.client(
+            "appconfig",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="AKIDRETRY",
+            aws_secret_access_key="x",
+            config=Config(retries={"max_attempts": 10, "mode": "standard"}),
+        )
+        retries = 0
+        began = time.perf_counter()
+        for _ in range(40):
+            retries += retrying.list_applications()["ResponseMetadata"]["RetryAttempts"]
+        retry_seconds = time.perf_counter() - began
+        counted = _control(url, "GET", "counters/throttled")
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=15)
+
+    def figures(samples: list[float]) -> str:
+        milliseconds = sorted(sample * 1000 for sample in samples)
+        mean = sum(milliseconds) / len(milliseconds)
+        return f"min {milliseconds[0]:6.1f}  mean {mean:6.1f}  max {milliseconds[-1]:6.1f} ms"
+
+    print("Latency: ListApplications round trips from one boto3 client, 100 each")
+    print(f"  {'no latency:':34}{figures(plain)}")
+    print(f"  {'latency 50 ms +- 20 ms:':34}{figures(delayed)}   (target: min >= 30, mean ~ 50 + plain)")
+    print("Rate limit 20 TPS, burst 5, one access key, no retries, 3 s of back-to-back ListApplications")
+    print(
+        f"  {'admitted:':34}{admitted:8d}  ({admitted / elapsed:.1f}/s; target ~ (5 + 20 x 3) / 3 = 21.7/s)"
+    )
+    print(f"  {'answered 429 ThrottlingException:':34}{throttled:8d}")
+    print(f"  {'counters/throttled:':34}{counted}")
+    print(
+        f"  {'retrying client, 40 calls:':34}{retry_seconds:8.2f} s, {retries} retries (botocore backs off)"
+    )
+
+
+def measure_describe() -> None:
+    """Deployment.describe() with and without an applied extension, in process."""
+    import timeit
+
+    from appconfig_emulator import Emulator, ManualClock
+
+    emulator = Emulator(clock=ManualClock())
+    store, now = emulator.store, emulator.now()
+    estate = emulator.seed_estate(applications=1, environments=2, deployments=1)
+    application = estate["applications"][0]
+    uri = "arn:aws:lambda:us-east-1:123456789012:function:notify"
+    store.create_extension(
+        name="notify",
+        actions={
+            point: [{"Name": point.lower(), "Uri": uri}]
+            for point in ("ON_DEPLOYMENT_START", "ON_DEPLOYMENT_STEP", "ON_DEPLOYMENT_COMPLETE")
+        },
+    )
+    environment_id = application["Environments"][1]["Id"]
+    store.create_association(
+        extension_identifier="notify",
+        resource_arn=f"arn:aws:appconfig:us-east-1:123456789012:application/{application['Id']}"
+        f"/environment/{environment_id}",
+    )
+    environment = store.environment(application["Id"], environment_id)
+    store.start_deployment(
+        environment,
+        strategy=store.strategy(estate["deployment_strategy_id"]),
+        profile=store.profile(application["Id"], application["ConfigurationProfileId"]),
+        configuration_version="1",
+        started_at=now - 1800,  # after the seeded one ended; 20 minutes long, so complete by now
+    )
+    plain = store.deployment(application["Id"], application["Environments"][0]["Id"], 1)
+    extended = environment.deployments[-1]
+    invocations = sum(len(event["ActionInvocations"]) for event in extended.describe(now)["EventLog"])
+    print("Deployment.describe() of a completed deployment (10 events), in process")
+    for name, deployment in (
+        ("no extension:", plain),
+        (f"one extension ({invocations} invocations):", extended),
+    ):
+        runs = 20000
+        seconds = timeit.timeit(lambda deployment=deployment: deployment.describe(now), number=runs)
+        print(f"  {name:34}{seconds / runs * 1e6:8.1f} us")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -225,6 +380,10 @@ def main() -> None:
         measure_throughput(arguments.requests)
         print()
         measure_memory()
+        print()
+        measure_pacing()
+        print()
+        measure_describe()
 
 
 if __name__ == "__main__":

@@ -30,12 +30,12 @@ def emulator() -> Iterator[Emulator]:
         yield emu
 
 
-def make_client(endpoint_url: str, **config: Any) -> Any:
+def make_client(endpoint_url: str, access_key_id: str = "AKIDTEST", **config: Any) -> Any:
     return boto3.client(
         "appconfig",
         endpoint_url=endpoint_url,
         region_name="us-east-1",
-        aws_access_key_id="AKIDTEST",
+        aws_access_key_id=access_key_id,
         aws_secret_access_key="x",
         config=Config(**config) if config else None,
     )

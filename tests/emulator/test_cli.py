@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import boto3
 import pytest
 
 from .conftest import http_request, make_client
@@ -59,17 +60,60 @@ def test_it_serves_from_the_command_line_and_exits_cleanly_on_sigterm():
 
 def test_it_seeds_the_demo_once_and_keeps_it_in_the_state_file(tmp_path):
     state_file = tmp_path / "state.json"
-    with running_emulator("--demo", "--time-scale", "30", "--state-file", str(state_file)) as (process, url):
+    with running_emulator("--demo", "--state-file", str(state_file)) as (process, url):
         names = [item["Name"] for item in make_client(url).list_applications()["Items"]]
         _terminate(process)
     assert names == ["payments-api", "checkout-web", "feature-flags", "search"]
     saved = json.loads(state_file.read_text())
     assert [application["name"] for application in saved["applications"]] == names
 
-    with running_emulator("--demo", "--state-file", str(state_file)) as (process, url):
+    with running_emulator("--demo", "--time-scale", "2", "--state-file", str(state_file)) as (process, url):
         again = make_client(url).list_applications()["Items"]
         _terminate(process)
     assert [item["Name"] for item in again] == names
+
+
+def test_it_takes_latency_and_rate_limit_from_the_command_line():
+    with running_emulator("--manual-clock", "--latency", "20:5", "--rate-limit", "0.01:2") as (process, url):
+        assert http_request(url, "GET", "/_emulator/latency").json() == {"ms": 20.0, "jitter_ms": 5.0}
+        assert http_request(url, "GET", "/_emulator/rate-limit").json() == {"tps": 0.01, "burst": 2}
+        client = make_client(url, retries={"total_max_attempts": 1})
+        client.list_applications()
+        client.list_applications()
+        with pytest.raises(client.exceptions.ClientError) as raised:
+            client.list_applications()  # a token every 100 s: the bucket of two is empty
+        assert raised.value.response["Error"]["Code"] == "ThrottlingException"
+        assert http_request(url, "GET", "/_emulator/counters/throttled").json() == {"ListApplications": 1}
+        _terminate(process)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--latency", "soon"), ("--rate-limit", "0"), ("--rate-limit", "5:many"), ("--account-id", "42")],
+)
+def test_it_refuses_pacing_options_it_cannot_apply(option, value):
+    result = subprocess.run(
+        [sys.executable, "-m", "appconfig_emulator", option, value],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert option in result.stderr
+
+
+def test_it_names_the_account_id_from_the_command_line_in_sts():
+    with running_emulator("--manual-clock", "--account-id", "555555555555") as (process, url):
+        sts = boto3.client(
+            "sts",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="AKID",
+            aws_secret_access_key="x",
+        )
+        assert sts.get_caller_identity()["Account"] == "555555555555"
+        _terminate(process)
 
 
 def test_it_refuses_bad_arguments():

@@ -125,7 +125,9 @@ def test_it_names_operations_it_does_not_implement(boto3_client, emulator):
         "Operation GetAccountSettings is not implemented by appconfig_emulator"
     )
     with pytest.raises(boto3_client.exceptions.BadRequestException):
-        boto3_client.list_extensions()
+        boto3_client.list_tags_for_resource(
+            ResourceArn="arn:aws:appconfig:us-east-1:123456789012:application/abc1234"
+        )
     assert emulator.counters()["GetAccountSettings"] == 1
 
 
