@@ -44,7 +44,7 @@ def _environment() -> tuple[dict[str, str], list[str]]:
     )
     if not real_aws:
         env.setdefault("EMULATOR_PORT", "4566")
-        env.setdefault("EMULATOR_TIME_SCALE", "30")
+        env.setdefault("EMULATOR_TIME_SCALE", "1")
         env["AWS_ENDPOINT_URL_APPCONFIG"] = f"http://127.0.0.1:{env['EMULATOR_PORT']}"
         # The emulator accepts any SigV4 signature; boto3 only needs something to sign with.
         env["AWS_ACCESS_KEY_ID"] = "AKIADEMOCONSOLE"

@@ -1,7 +1,20 @@
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.utils import timezone
 
-from deployments.models import Account, Application, Deployment, DeploymentEvent, Environment
+from deployments.models import (
+    Account,
+    Application,
+    Deployment,
+    DeploymentEvent,
+    Environment,
+    Role,
+    RoleGrant,
+    StopRequest,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -67,3 +80,31 @@ class DeploymentEventFactory(factory.django.DjangoModelFactory):
     event_type = "PERCENTAGE_UPDATED"
     triggered_by = "APPCONFIG"
     description = "Configuration available to 20.00% of clients"
+
+
+class RoleGrantFactory(factory.django.DjangoModelFactory):
+    """A grant made behind the role services' back (no audit record): for tests of reads only; tests of
+    granting use `deployments.roles.role_grant`."""
+
+    class Meta:
+        model = RoleGrant
+
+    user = factory.SubFactory(UserFactory)
+    group = factory.LazyFunction(lambda: Group.objects.get(name=Role.VIEWER))
+    application = None
+
+
+class StopRequestFactory(factory.django.DjangoModelFactory):
+    """A stop request row in any status, without the service's checks (for reads: queue, panel, history)."""
+
+    class Meta:
+        model = StopRequest
+
+    deployment = factory.SubFactory(DeploymentFactory, state="DEPLOYING")
+    kind = "stop"
+    status = "pending"
+    state_at_request = "DEPLOYING"
+    requested_by = factory.SubFactory(UserFactory)
+    reason = "error rate up"
+    approvals_required = 1
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=1))

@@ -63,3 +63,18 @@ def wait_until(predicate, timeout: float = 30.0, every: float = 0.05):
             return value
         time.sleep(every)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def worker_idle(broker_url: str) -> bool:
+    """True when the in-process test worker has nothing left to do: no task running or reserved, and the
+    `sync` and `stops` queues empty on the broker (a duplicate delivery would still be in one of these)."""
+    import redis
+    from celery.worker import state
+
+    queues = redis.Redis.from_url(broker_url)
+    return (
+        not state.active_requests
+        and not state.reserved_requests
+        and queues.llen("stops") == 0
+        and queues.llen("sync") == 0
+    )

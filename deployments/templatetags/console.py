@@ -1,8 +1,9 @@
 """`{% timeline_rows events %}`: the event timeline's table rows.
 
 Built in Python rather than with a template loop: a deployment's log can hold hundreds of events and every
-live poll that brings a change re-renders it, where a template loop costs about 0.1 ms per row (filters and
-includes) and this about a tenth of that. Every value goes through format_html, so it is escaped.
+live poll that brings a change re-renders it, and a template loop (filters and includes per row) costs an
+order of magnitude more per row (bench/bench_pages.py measures the page). Every value goes through
+format_html, so it is escaped.
 """
 
 from __future__ import annotations

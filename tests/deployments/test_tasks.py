@@ -1,21 +1,11 @@
 """The sync tasks through a real Celery worker and the real Redis broker, against the real emulator."""
 
-import time
-
 import pytest
 
 from deployments import tasks
 from deployments.models import Application, Deployment, Environment, SyncRun
 from tests.deployments.seeding import make_target, start
-
-
-def _wait_for(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("the worker did not get there in time")
+from tests.helpers import wait_until
 
 
 @pytest.mark.django_db(transaction=True)
@@ -24,8 +14,8 @@ def test_it_syncs_an_account_fanned_out_per_application(account, emulator, celer
 
     tasks.sync_all_accounts.delay()
 
-    _wait_for(lambda: Deployment.objects.count() == 24)
-    _wait_for(lambda: SyncRun.objects.filter(scope="application", status="succeeded").count() == 3)
+    wait_until(lambda: Deployment.objects.count() == 24)
+    wait_until(lambda: SyncRun.objects.filter(scope="application", status="succeeded").count() == 3)
     assert Application.objects.count() == 3
     assert Environment.objects.count() == 6
 
@@ -37,18 +27,18 @@ def test_it_refreshes_deployments_in_progress_and_fetches_details(
     target = make_target(boto_client, duration=10, growth=50.0)
     number = start(boto_client, target)
     tasks.sync_all_accounts.delay()
-    _wait_for(lambda: Deployment.objects.filter(deployment_number=number).exists())
-    _wait_for(lambda: SyncRun.objects.filter(scope="application").exclude(status="running").exists())
+    wait_until(lambda: Deployment.objects.filter(deployment_number=number).exists())
+    wait_until(lambda: SyncRun.objects.filter(scope="application").exclude(status="running").exists())
 
     emulator.advance(6 * 60)
     tasks.refresh_active_deployments_task.delay()
-    _wait_for(lambda: Deployment.objects.get(deployment_number=number).percentage_complete == 50.0)
+    wait_until(lambda: Deployment.objects.get(deployment_number=number).percentage_complete == 50.0)
 
     deployment = Deployment.objects.get(deployment_number=number)
     Deployment.objects.filter(pk=deployment.pk).update(details_fetched_at=None)
     deployment.events.all().delete()
     tasks.deployment_fetch_details_task.delay(deployment_id=deployment.pk)
-    _wait_for(lambda: deployment.events.count() >= 2)
+    wait_until(lambda: deployment.events.count() >= 2)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -59,7 +49,7 @@ def test_it_retries_a_transient_failure_with_backoff(account, emulator, celery_w
 
     tasks.sync_account_task.delay(account_id=account.pk)
 
-    _wait_for(lambda: Deployment.objects.count() == 2, timeout=60)
+    wait_until(lambda: Deployment.objects.count() == 2, timeout=60)
     runs = SyncRun.objects.filter(scope="account").order_by("started_at")
     assert [r.status for r in runs] == ["failed", "succeeded"]
     assert "ThrottlingException" in runs[0].error

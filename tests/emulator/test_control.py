@@ -130,10 +130,8 @@ def test_it_delays_an_answer_with_latency(strict_client, emulator):
     emulator.add_fault(operation="ListApplications", kind="latency", count=1, seconds=0.3)
     began = time.monotonic()
     strict_client.list_applications()
-    assert time.monotonic() - began >= 0.3
-    began = time.monotonic()
-    strict_client.list_applications()
-    assert time.monotonic() - began < 0.3
+    assert time.monotonic() - began >= 0.3  # a lower bound only: a slow machine cannot make it fail
+    assert emulator.faults() == []  # used up: the next answer comes without it
 
 
 def test_it_applies_a_stop_then_drops_the_answer_so_the_client_times_out(emulator, deploy, target):

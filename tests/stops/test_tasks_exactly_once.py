@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -21,17 +20,19 @@ from deployments.models import Role, StopRequest, StopStatus
 from portal.embedded import free_port, start_redis
 from stops import services, tasks
 from tests.conftest import point_celery_at
+from tests.helpers import wait_until, worker_idle
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 
-def _wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+def _stopped_in_appconfig(deployment) -> bool:
+    from deployments.appconfig import client_for
+
+    environment = deployment.environment
+    answer = client_for(environment.application.account).get_deployment(
+        environment.application.application_id, environment.environment_id, deployment.deployment_number
+    )
+    return answer["State"] == "ROLLED_BACK"
 
 
 def _status(stop_request: StopRequest) -> str:
@@ -39,7 +40,9 @@ def _status(stop_request: StopRequest) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_executes_once_for_twenty_concurrent_approvals(live, operator, make_user, emulator, celery_worker):
+def test_it_executes_once_for_twenty_concurrent_approvals(
+    live, operator, make_user, emulator, celery_worker, redis_url
+):
     environment = live.environment
     environment.approvals_required = 1
     environment.save()
@@ -62,8 +65,8 @@ def test_it_executes_once_for_twenty_concurrent_approvals(live, operator, make_u
     for thread in threads:
         thread.join()
 
-    _wait_for(lambda: _status(stop_request) == StopStatus.SUCCEEDED, what="the stop to succeed")
-    time.sleep(1)  # give any duplicate execution the chance to show itself
+    wait_until(lambda: _status(stop_request) == StopStatus.SUCCEEDED)
+    wait_until(lambda: worker_idle(redis_url))  # any duplicate execution has run by now
     assert sorted(statuses).count(302) == 1
     assert sorted(statuses).count(409) == 19
     assert stop_request.decisions.count() == 1
@@ -71,15 +74,17 @@ def test_it_executes_once_for_twenty_concurrent_approvals(live, operator, make_u
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_calls_stop_once_when_the_task_is_delivered_twice(live, operator, emulator, celery_worker):
+def test_it_calls_stop_once_when_the_task_is_delivered_twice(
+    live, operator, emulator, celery_worker, redis_url
+):
     environment = live.environment
     environment.approvals_required = 0
     environment.save()
     stop_request = services.stop_request_create(deployment=live, user=operator, reason="bad")  # enqueues once
     tasks.stop_execute.delay(stop_request_id=stop_request.pk)  # and a duplicate delivery
 
-    _wait_for(lambda: _status(stop_request) == StopStatus.SUCCEEDED, what="the stop to succeed")
-    time.sleep(1)
+    wait_until(lambda: _status(stop_request) == StopStatus.SUCCEEDED)
+    wait_until(lambda: worker_idle(redis_url))  # the duplicate delivery has run by now
     assert emulator.counters()["StopDeployment"] == 1
 
 
@@ -107,9 +112,10 @@ def test_it_loses_no_approved_request_while_the_broker_is_down(
         with start_worker(
             celery_app, pool="threads", concurrency=2, queues=["sync", "stops"], perform_ping_check=False
         ):
-            time.sleep(1.1)
+            # The relay offers what nobody claimed for STOP_RELAY_DELAY_SECONDS: wait for that, not a guess.
+            wait_until(lambda: stop_request.pk in services.stop_requests_relay())
             tasks.stop_relay.delay()  # what beat does every few seconds
-            _wait_for(lambda: _status(stop_request) == StopStatus.SUCCEEDED, what="the relayed stop")
+            wait_until(lambda: _status(stop_request) == StopStatus.SUCCEEDED)
     finally:
         redis.terminate()
         redis.wait(timeout=10)
@@ -175,15 +181,17 @@ def test_it_survives_a_worker_killed_while_stop_deployment_is_in_flight(
     worker = _worker_process(redis_url, lease=LEASE)
     try:
         stop_request = services.stop_request_create(deployment=live, user=operator, reason="bad")
-        _wait_for(lambda: emulator.counters().get("StopDeployment", 0) == 1, what="StopDeployment in flight")
+        wait_until(lambda: emulator.counters().get("StopDeployment", 0) == 1)
         os.killpg(worker.pid, signal.SIGKILL)  # the worker dies mid-call; AppConfig still applies the stop
         worker.wait(timeout=10)
         assert _status(stop_request) == StopStatus.EXECUTING
 
-        time.sleep(LEASE + 1.5)  # the emulator answers (to nobody) and the lease lapses
+        # The emulator applies the stop (answering nobody) and the lease lapses: the relay then offers it.
+        wait_until(lambda: _stopped_in_appconfig(live))
+        wait_until(lambda: stop_request.pk in services.stop_requests_relay(), timeout=60)
         worker = _worker_process(redis_url, lease=LEASE)
         tasks.stop_relay.delay()  # beat's relay finds the silent executing request
-        _wait_for(lambda: _status(stop_request) == StopStatus.SUCCEEDED, timeout=60, what="the takeover")
+        wait_until(lambda: _status(stop_request) == StopStatus.SUCCEEDED, timeout=60)
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)

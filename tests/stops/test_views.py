@@ -10,7 +10,14 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from deployments.models import Role, StopRequest, StopStatus
 from stops import services
-from tests.factories import ApplicationFactory, DeploymentFactory, EnvironmentFactory
+from tests.factories import (
+    ApplicationFactory,
+    DeploymentFactory,
+    EnvironmentFactory,
+    RoleGrantFactory,
+    StopRequestFactory,
+)
+from tests.helpers import HX
 
 pytestmark = pytest.mark.django_db
 
@@ -282,3 +289,30 @@ def test_it_tells_an_approver_on_the_dashboard_how_many_requests_wait(client, op
     assert b"1 stop request waits for your approval" in page.content
     client.force_login(operator)
     assert b"wait for your approval" not in client.get("/").content
+
+
+def test_it_polls_the_queue_with_204_until_something_changes(client, operator, approver, deployment):
+    waiting = StopRequestFactory(deployment=deployment, requested_by=operator)
+    client.force_login(approver)
+    page = client.get(reverse("stop_request_queue"))
+    version = page.context["version"]
+    assert f"?v={version}" in page.content.decode()
+    poll = f"{reverse('stop_request_queue')}?v={version}"
+
+    assert client.get(poll, headers=HX).status_code == 204  # nothing changed
+    assert client.get(poll).status_code == 200  # a plain GET (a refresh) always gets the page
+
+    services.stop_request_approve(stop_request=waiting, user=approver)
+    changed = client.get(poll, headers=HX)
+    assert changed.status_code == 200 and changed.context["version"] != version
+    assert "Nothing waits for you." in changed.content.decode()
+
+
+def test_it_counts_a_request_in_the_viewers_queue_only_where_they_may_decide(client, make_user, operator):
+    mine = StopRequestFactory(requested_by=operator)
+    elsewhere = StopRequestFactory()  # on another application
+    scoped = make_user(Role.APPROVER, username="scoped", application=mine.deployment.environment.application)
+    RoleGrantFactory(user=scoped)  # a viewer role everywhere changes nothing
+    client.force_login(scoped)
+    waiting = list(client.get(reverse("stop_request_queue")).context["waiting"])
+    assert waiting == [mine] and elsewhere not in waiting
