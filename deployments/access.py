@@ -201,9 +201,9 @@ def permissions_on(user: User, application: Application) -> set[str]:
 def deployments_by_key(
     application_id: str, environment_id: str, deployment_number: int
 ) -> QuerySet[Deployment]:
-    """The deployment named by AppConfig's keys (one per account that has them), with its environment,
-    application and account."""
-    return Deployment.objects.select_related("environment__application__account").filter(
+    """The deployment named by AppConfig's keys (one per account that has them), with its environment and
+    application."""
+    return Deployment.objects.select_related("environment__application").filter(
         environment__application__application_id=application_id,
         environment__environment_id=environment_id,
         deployment_number=deployment_number,
@@ -225,7 +225,9 @@ def find_deployment(
 ) -> Deployment | None:
     """One query: the deployment, with its environment, application and account, if `user` may see it. The
     live poll's only query besides session and user."""
-    deployments = deployments_by_key(application_id, environment_id, deployment_number)
+    deployments = deployments_by_key(application_id, environment_id, deployment_number).select_related(
+        "environment__application__account"
+    )
     if user is not None:
         deployments = deployments.filter(holds_on(user, VIEW, "environment__application"))
     return deployments.order_by("pk").first()
