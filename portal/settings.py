@@ -237,3 +237,8 @@ TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 AUDIT_VERIFY_INTERVAL_SECONDS = env_int("AUDIT_VERIFY_INTERVAL_SECONDS", 300, minimum=10)
 # Events per page on /audit/.
 AUDIT_PAGE_SIZE = env_int("AUDIT_PAGE_SIZE", 50, minimum=10, maximum=500)
+
+# --- Audit trail: integrity controls (security review, issue 12) ---
+# The largest file `manage.py verify_audit` reads (--export), in bytes; it reads regular files
+# only. 1 GiB is about 1.5 million exported events; raise it to verify larger exports.
+AUDIT_EXPORT_MAX_BYTES = env_int("AUDIT_EXPORT_MAX_BYTES", 1024**3, minimum=1024)

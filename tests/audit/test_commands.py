@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 
 from audit.models import AuditEvent, AuditVerification
@@ -83,6 +87,55 @@ def test_it_verifies_an_exported_csv_with_its_manifest(client_for, auditor, make
     with pytest.raises(SystemExit):
         call_command("verify_audit", "--export", str(export), "--manifest", str(manifest))
     assert "missing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "/dev/null", "fifo", "directory"])
+def test_it_refuses_an_export_that_is_not_a_regular_file(tmp_path, kind):
+    # Issue 12 (C): /dev/zero was read for ever; /dev/null "verified" as an intact export of 0 events.
+    path = {"fifo": tmp_path / "audit.jsonl", "directory": tmp_path}.get(kind, kind)
+    if kind == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(CommandError, match=f"^cannot read {path}: not a regular file$"):
+        call_command("verify_audit", "--export", str(path))
+
+
+def test_it_refuses_a_manifest_that_is_not_a_regular_file(tmp_path):
+    export = tmp_path / "audit.csv"
+    export.write_text(",".join(["id"]))
+    with pytest.raises(CommandError, match="^cannot read the manifest /dev/zero: not a regular file$"):
+        call_command("verify_audit", "--export", str(export), "--manifest", "/dev/zero")
+
+
+def test_it_answers_a_device_with_exit_1_and_one_line(tmp_path):
+    env = {**os.environ, "PORTAL_VAR_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "verify_audit", "--export", "/dev/zero"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["CommandError: cannot read /dev/zero: not a regular file"]
+
+
+def test_it_refuses_an_export_larger_than_AUDIT_EXPORT_MAX_BYTES(
+    client_for, auditor, make_events, tmp_path, settings
+):
+    make_events(6)
+    export = tmp_path / "audit.jsonl"
+    _download(client_for(auditor), "audit_export_jsonl", export)
+    size = export.stat().st_size
+    settings.AUDIT_EXPORT_MAX_BYTES = size - 1
+    with pytest.raises(CommandError, match=f"larger than {size - 1} bytes"):
+        call_command("verify_audit", "--export", str(export))
+
+
+def test_it_refuses_an_export_line_longer_than_any_exported_row(tmp_path):
+    export = tmp_path / "audit.jsonl"
+    export.write_text('{"id": "' + "x" * (2 * 1024 * 1024) + '"}\n')
+    with pytest.raises(CommandError, match="line 1 is longer than"):
+        call_command("verify_audit", "--export", str(export))
 
 
 def test_it_records_role_grants_and_revocations_from_the_command(make_user, capsys):

@@ -3,17 +3,28 @@
 Without --export: verify the whole chain in the database (and store the result, as the beat task does).
 With --export: verify an exported segment offline (CSV or JSON Lines; a CSV's manifest comes separately).
 Exit 0 when intact; otherwise exit 1 and one line: "audit chain broken at event <id>: <why>".
+
+Files are read only when they are regular files, up to AUDIT_EXPORT_MAX_BYTES (audit/files.py): a device,
+a FIFO or a directory is refused with one line, never read without end.
 """
 
+import csv
 import json
 import sys
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.exports import JsonLinesExport, read_csv
+from audit.files import MIB, bounded_lines, open_regular_file
 from audit.models import Source
 from audit.verify import chain_verify, verify_segment
+
+# An exported row is at most a few tens of KiB (details and reason are bounded by record()); a manifest, a
+# few KiB.
+LINE_MAX_CHARS = MIB
+MANIFEST_MAX_BYTES = MIB
 
 
 class Command(BaseCommand):
@@ -38,7 +49,8 @@ class Command(BaseCommand):
     def _verify_export(self, export: Path, manifest_path: Path | None):
         given = self._manifest(manifest_path) if manifest_path else None
         try:
-            with export.open(encoding="utf-8", newline="") as lines:
+            with open_regular_file(export, max_bytes=settings.AUDIT_EXPORT_MAX_BYTES) as stream:
+                lines = bounded_lines(stream, max_chars=LINE_MAX_CHARS)
                 if export.suffix.lower() == ".csv":
                     if given is None:
                         self.stderr.write(
@@ -50,12 +62,13 @@ class Command(BaseCommand):
                 if result.ok and given is None and rows.manifest is None:
                     self.stderr.write("no manifest line: checked the rows only, not that the export is whole")
                 return result
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, csv.Error) as exc:
             raise CommandError(f"cannot read {export}: {exc}") from None
 
     def _manifest(self, path: Path) -> dict:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            with open_regular_file(path, max_bytes=MANIFEST_MAX_BYTES) as stream:
+                data = json.loads(stream.read())
         except (OSError, ValueError) as exc:
             raise CommandError(f"cannot read the manifest {path}: {exc}") from None
         return data.get("manifest", data) if isinstance(data, dict) else {}
