@@ -19,7 +19,9 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from audit import signing
 from audit.chain import GENESIS, HASHED_FIELDS, hash_of_row, timestamp
+from audit.exports import MANIFEST_FORMAT
 from audit.models import AuditEvent, AuditVerification, Source
 
 CHUNK = 5000
@@ -223,9 +225,10 @@ def verify_segment(
     rows: Iterable[dict[str, Any]], manifest: dict[str, Any] | Callable[[], dict | None] | None = None
 ) -> SegmentResult:
     """Check an exported segment: every row's hash from its own fields and prev_hash; ids and sequences
-    increasing; adjacent events (consecutive sequences) linked; with a contiguous manifest, no sequence
-    missing; and the manifest's count, first and last event and digest. `rows` are dicts of EXPORT_FIELDS.
-    `manifest` may be a callable, asked once the rows are read (a JSON Lines export's last line)."""
+    increasing; adjacent events (consecutive sequences) linked; the manifest there and its signature valid
+    (`audit.signing`); with a contiguous manifest, no sequence missing; and the manifest's count, first and
+    last event and digest. `rows` are dicts of EXPORT_FIELDS. `manifest` may be a callable, asked once the
+    rows are read (a JSON Lines export's last line)."""
     digest = hashlib.sha256()
     count, previous, first, gap = 0, None, None, None
     for row in rows:
@@ -260,7 +263,19 @@ def verify_segment(
     if callable(manifest):
         manifest = manifest()
     if manifest is None:
-        return SegmentResult(True, count)
+        # Without it nothing shows the export is whole (rows cut from its end leave no trace in the rest),
+        # nor that it came from this console: an empty file would be "intact".
+        return SegmentResult(
+            False,
+            count,
+            None,
+            "there is none, so nothing shows the export is whole or that it came from this console",
+        )
+    problem = signing.signature_problem(manifest)
+    if problem:
+        return SegmentResult(False, count, None, problem)
+    if manifest.get("format") != MANIFEST_FORMAT:
+        return SegmentResult(False, count, None, f"it is of an unknown format {manifest.get('format')!r}")
     if manifest.get("contiguous") and gap is not None:
         at, event_id, sequence = gap
         return SegmentResult(

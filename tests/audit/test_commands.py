@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -87,6 +88,96 @@ def test_it_verifies_an_exported_csv_with_its_manifest(client_for, auditor, make
     with pytest.raises(SystemExit):
         call_command("verify_audit", "--export", str(export), "--manifest", str(manifest))
     assert "missing" in capsys.readouterr().err
+
+
+def _jsonl_export(client_for, auditor, make_events, tmp_path):
+    make_events(6)
+    export = tmp_path / "audit.jsonl"
+    _download(client_for(auditor), "audit_export_jsonl", export)
+    return export
+
+
+def _verify_fails(*args: str, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        call_command("verify_audit", *args)
+    assert exit_.value.code == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    return captured.err.strip()
+
+
+def test_it_refuses_a_jsonl_export_without_its_manifest_line(
+    client_for, auditor, make_events, tmp_path, capsys
+):
+    # Issue 12 (B): rows without their manifest used to verify (exit 0, a warning): rows cut from the end
+    # leave no trace in the rest.
+    export = _jsonl_export(client_for, auditor, make_events, tmp_path)
+    export.write_text("".join(export.read_text().splitlines(keepends=True)[:-1]))
+    assert _verify_fails("--export", str(export), capsys=capsys) == (
+        "audit export broken at the manifest: there is none, so nothing shows the export is whole or that it "
+        "came from this console"
+    )
+
+
+def test_it_refuses_an_empty_export(tmp_path, capsys):
+    # Issue 12 (B): an empty file was "audit export intact: 0 events".
+    export = tmp_path / "audit.jsonl"
+    export.write_text("")
+    assert _verify_fails("--export", str(export), capsys=capsys).startswith(
+        "audit export broken at the manifest: there is none"
+    )
+
+
+def test_it_refuses_a_csv_export_without_its_manifest(client_for, auditor, make_events, tmp_path):
+    make_events(3)
+    export = tmp_path / "audit.csv"
+    _download(client_for(auditor), "audit_export_csv", export)
+    with pytest.raises(CommandError, match="without its manifest: give it with --manifest FILE"):
+        call_command("verify_audit", "--export", str(export))
+
+
+def test_it_refuses_an_export_cut_short_with_its_manifest_rewritten_to_match(
+    client_for, auditor, make_events, tmp_path, capsys
+):
+    # Issue 12 (B): whoever can edit an export can drop its last rows and redo the manifest's count, last
+    # event and digest from the rows left; only the signature cannot be redone without the key.
+    export = _jsonl_export(client_for, auditor, make_events, tmp_path)
+    *rows, manifest_line = (json.loads(line) for line in export.read_text().splitlines())
+    manifest, kept = manifest_line["manifest"], rows[:-2]
+    manifest.update(
+        count=len(kept),
+        last_id=kept[-1]["id"],
+        last_sequence=kept[-1]["sequence"],
+        last_hash=kept[-1]["hash"],
+        digest=hashlib.sha256("".join(row["hash"] for row in kept).encode()).hexdigest(),
+    )
+    export.write_text("".join(json.dumps(item) + "\n" for item in [*kept, {"manifest": manifest}]))
+
+    assert _verify_fails("--export", str(export), capsys=capsys) == (
+        "audit export broken at the manifest: its signature does not match (changed since, or signed with "
+        "another derived key)"
+    )
+
+
+def test_it_refuses_an_unsigned_manifest(client_for, auditor, make_events, tmp_path, capsys):
+    export = _jsonl_export(client_for, auditor, make_events, tmp_path)
+    *rows, manifest_line = export.read_text().splitlines()
+    manifest = json.loads(manifest_line)["manifest"]
+    for name in ("signature", "signature_key", "signature_algorithm"):
+        manifest.pop(name, None)
+    export.write_text("\n".join([*rows, json.dumps({"manifest": manifest})]) + "\n")
+    assert _verify_fails("--export", str(export), capsys=capsys) == (
+        "audit export broken at the manifest: it is not signed"
+    )
+
+
+def test_it_refuses_an_export_signed_with_another_key(
+    client_for, auditor, make_events, tmp_path, settings, capsys
+):
+    settings.AUDIT_EXPORT_SIGNING_KEY = "another console's key, at least 32 characters"
+    export = _jsonl_export(client_for, auditor, make_events, tmp_path)
+    settings.AUDIT_EXPORT_SIGNING_KEY = "this console's key, also at least 32 characters"
+    assert "its signature does not match" in _verify_fails("--export", str(export), capsys=capsys)
 
 
 @pytest.mark.parametrize("kind", ["/dev/zero", "/dev/null", "fifo", "directory"])

@@ -1,7 +1,9 @@
 """manage.py verify_audit [--export FILE [--manifest FILE]]
 
 Without --export: verify the whole chain in the database (and store the result, as the beat task does).
-With --export: verify an exported segment offline (CSV or JSON Lines; a CSV's manifest comes separately).
+With --export: verify an exported segment offline (CSV or JSON Lines; a CSV's manifest comes separately):
+the rows against their hashes and the manifest, and the manifest against its signature (audit.signing). An
+export without its manifest, or with an unsigned or wrongly signed one, fails.
 Exit 0 when intact; otherwise exit 1 and one line: "audit chain broken at event <id>: <why>".
 
 Files are read only when they are regular files, up to AUDIT_EXPORT_MAX_BYTES (audit/files.py): a device,
@@ -53,15 +55,12 @@ class Command(BaseCommand):
                 lines = bounded_lines(stream, max_chars=LINE_MAX_CHARS)
                 if export.suffix.lower() == ".csv":
                     if given is None:
-                        self.stderr.write(
-                            "no --manifest: checked the rows only, not that the export is whole"
+                        raise CommandError(
+                            f"cannot verify {export} without its manifest: give it with --manifest FILE"
                         )
                     return verify_segment(read_csv(lines), given)
                 rows = JsonLinesExport(lines)
-                result = verify_segment(rows, given or (lambda: rows.manifest))
-                if result.ok and given is None and rows.manifest is None:
-                    self.stderr.write("no manifest line: checked the rows only, not that the export is whole")
-                return result
+                return verify_segment(rows, given or (lambda: rows.manifest))
         except (OSError, ValueError, KeyError, csv.Error) as exc:
             raise CommandError(f"cannot read {export}: {exc}") from None
 
