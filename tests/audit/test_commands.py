@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from audit.models import AuditEvent, AuditVerification
-from tests.audit.conftest import behind_the_apps_back
+from tests.audit.conftest import behind_the_apps_back, rewrite_chain
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +40,101 @@ def test_it_reports_the_first_bad_event_and_exits_1(make_events, capsys):
         f"audit chain broken at event {events[2].pk}: changed: its content does not match its hash"
     ]
     assert AuditVerification.objects.get().first_bad_id == events[2].pk
+
+
+@pytest.fixture
+def anchored(make_events, tmp_path, settings):
+    """Ten events, verified once with AUDIT_ANCHOR_FILE set: (events, the anchor file)."""
+    settings.AUDIT_ANCHOR_FILE = str(tmp_path / "anchors.jsonl")
+    events = make_events(10)
+    call_command("verify_audit")
+    return events, tmp_path / "anchors.jsonl"
+
+
+def _forget_verifications() -> None:
+    # What someone who can write the database does next: the stored verifications are not append-only.
+    AuditVerification.objects.all().delete()
+
+
+def test_it_passes_a_chain_that_holds_every_anchored_head(anchored, make_events, capsys):
+    events, anchors = anchored
+    make_events(2)
+    call_command("verify_audit", "--anchor", str(anchors))
+    assert capsys.readouterr().out.strip().startswith("audit chain intact: 12 events")
+
+
+def test_it_fails_a_chain_rewritten_since_it_was_anchored(anchored, capsys):
+    # Issue 12 (A): a chain rebuilt with recomputed hashes verifies on its own once the stored
+    # verifications are gone; the head anchored outside the database does not match it.
+    events, anchors = anchored
+    with behind_the_apps_back() as cursor:
+        rewrite_chain(cursor, {events[3].pk: "forged"})
+    _forget_verifications()
+    call_command("verify_audit")  # nothing in the database can tell ...
+    assert capsys.readouterr().out.startswith("audit chain intact")
+
+    err = _verify_fails("--anchor", str(anchors), capsys=capsys)  # ... the anchor can
+
+    assert err.startswith(
+        f"audit chain broken at event {events[-1].pk}: changed: it is not the event anchored as sequence 10 "
+    )
+    assert err.endswith(f"({anchors} line 1); the chain was rewritten from here or earlier")
+    assert len(err.splitlines()) == 1
+
+
+def test_it_fails_a_chain_emptied_since_it_was_anchored(anchored, capsys):
+    # Issue 12 (A): `migrate audit zero` then `migrate` left an empty trail, and no verifications, which
+    # verified as "intact: 0 events".
+    events, anchors = anchored
+    with behind_the_apps_back() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent")
+    _forget_verifications()
+
+    err = _verify_fails("--anchor", str(anchors), capsys=capsys)
+
+    assert err.startswith(
+        f"audit chain broken at event {events[-1].pk}: missing: the chain is empty, but sequence 10 was "
+        "anchored at "
+    )
+
+
+def test_it_fails_a_chain_shortened_since_it_was_anchored(anchored, capsys):
+    events, anchors = anchored
+    with behind_the_apps_back() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE id > %s", [events[5].pk])
+    _forget_verifications()
+    err = _verify_fails("--anchor", str(anchors), capsys=capsys)
+    assert "missing: the chain ends at sequence 6, but sequence 10 was anchored at " in err
+
+
+def test_it_fails_when_an_earlier_head_was_anchored_before_a_rewrite(anchored, make_events, capsys):
+    # The rewritten chain's own head is anchored too by the next verification: the earlier head still
+    # exposes it.
+    events, anchors = anchored
+    with behind_the_apps_back() as cursor:
+        rewrite_chain(cursor, {events[0].pk: "forged"})
+    _forget_verifications()
+    make_events(1)
+    call_command("verify_audit")
+    capsys.readouterr()
+    assert _verify_fails("--anchor", str(anchors), capsys=capsys).startswith(
+        f"audit chain broken at event {events[-1].pk}: changed: it is not the event anchored as sequence 10"
+    )
+
+
+@pytest.mark.parametrize("content", ["not json\n", '{"anchor": "other"}\n'])
+def test_it_refuses_a_file_that_is_not_an_anchor_file(db, tmp_path, content):
+    path = tmp_path / "anchors.jsonl"
+    path.write_text(content)
+    with pytest.raises(CommandError, match=f"^cannot read the anchor file {path}: {path} line 1: not "):
+        call_command("verify_audit", "--anchor", str(path))
+
+
+def test_it_refuses_an_anchor_file_that_is_not_a_regular_file(db):
+    with pytest.raises(CommandError, match="^cannot read the anchor file /dev/zero: not a regular file$"):
+        call_command("verify_audit", "--anchor", "/dev/zero")
+    with pytest.raises(CommandError, match="No such file or directory$"):
+        call_command("verify_audit", "--anchor", "/nonexistent/anchors.jsonl")
 
 
 def _download(client, name: str, path, **query) -> None:

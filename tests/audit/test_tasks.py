@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from audit.models import AuditVerification
@@ -32,6 +34,15 @@ def test_it_stores_a_broken_verification(make_events, caplog):
     assert (stored.ok, stored.first_bad_id) == (False, events[2].pk)
     assert stored.problem.startswith("missing:")
     assert "audit chain broken" in caplog.text
+
+
+def test_it_anchors_the_head_outside_the_database(make_events, tmp_path, settings):
+    settings.AUDIT_ANCHOR_FILE = str(tmp_path / "anchors.jsonl")
+    events = make_events(3)
+    verify_audit_chain()
+    verify_audit_chain()
+    heads = [json.loads(line) for line in (tmp_path / "anchors.jsonl").read_text().splitlines()]
+    assert [(h["sequence"], h["hash"], h["source"]) for h in heads] == [(3, events[-1].hash, "beat")] * 2
 
 
 def test_it_is_scheduled_by_beat(settings):

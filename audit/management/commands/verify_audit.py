@@ -1,6 +1,9 @@
-"""manage.py verify_audit [--export FILE [--manifest FILE]]
+"""manage.py verify_audit [--anchor FILE ...] | --export FILE [--manifest FILE]
 
-Without --export: verify the whole chain in the database (and store the result, as the beat task does).
+Without --export: verify the whole chain in the database, store the result and anchor the head outside the
+database (the log, AUDIT_ANCHOR_FILE, AUDIT_ANCHOR_WEBHOOK_URL), as the beat task does. With --anchor FILE
+(an AUDIT_ANCHOR_FILE, or a copy), every head recorded there must still be in the chain, unchanged, and the
+chain must reach the highest of them: a chain rewritten, shortened or emptied since fails.
 With --export: verify an exported segment offline (CSV or JSON Lines; a CSV's manifest comes separately):
 the rows against their hashes and the manifest, and the manifest against its signature (audit.signing). An
 export without its manifest, or with an unsigned or wrongly signed one, fails.
@@ -18,6 +21,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.anchors import Anchor, read_anchors
 from audit.exports import JsonLinesExport, read_csv
 from audit.files import MIB, bounded_lines, open_regular_file
 from audit.models import Source
@@ -27,26 +31,50 @@ from audit.verify import chain_verify, verify_segment
 # few KiB.
 LINE_MAX_CHARS = MIB
 MANIFEST_MAX_BYTES = MIB
+# What a crafted or damaged export can raise while read (a cell of the wrong type included).
+_UNREADABLE = (OSError, ValueError, KeyError, TypeError, AttributeError, csv.Error)
+
+
+def _why(exc: Exception) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 class Command(BaseCommand):
-    help = "Verify the audit trail's hash chain, or an exported segment of it."
+    help = "Verify the audit trail's hash chain (against anchor files), or an exported segment of it."
 
     def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--anchor",
+            type=Path,
+            action="append",
+            default=[],
+            help="an anchor file (AUDIT_ANCHOR_FILE) whose heads the chain must still hold; may be repeated",
+        )
         parser.add_argument("--export", type=Path, help="an exported .csv or .jsonl file to verify offline")
         parser.add_argument("--manifest", type=Path, help="the manifest of a CSV export (JSON)")
 
-    def handle(self, *args, export: Path | None = None, manifest: Path | None = None, **options) -> None:
+    def handle(
+        self, *args, anchor: list[Path], export: Path | None = None, manifest: Path | None = None, **options
+    ) -> None:
         if export is None:
             if manifest is not None:
                 raise CommandError("--manifest goes with --export")
-            result, _ = chain_verify(source=Source.COMMAND)
+            anchors = [head for path in anchor for head in self._anchors(path)]
+            result, _ = chain_verify(source=Source.COMMAND, anchors=anchors)
         else:
+            if anchor:
+                raise CommandError("--anchor checks the chain in the database; it does not go with --export")
             result = self._verify_export(export, manifest)
         if not result.ok:
             self.stderr.write(str(result))
             sys.exit(1)
         self.stdout.write(str(result))
+
+    def _anchors(self, path: Path) -> list[Anchor]:
+        try:
+            return read_anchors(path, max_bytes=settings.AUDIT_EXPORT_MAX_BYTES)
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"cannot read the anchor file {path}: {_why(exc)}") from None
 
     def _verify_export(self, export: Path, manifest_path: Path | None):
         given = self._manifest(manifest_path) if manifest_path else None
@@ -60,14 +88,14 @@ class Command(BaseCommand):
                         )
                     return verify_segment(read_csv(lines), given)
                 rows = JsonLinesExport(lines)
-                return verify_segment(rows, given or (lambda: rows.manifest))
-        except (OSError, ValueError, KeyError, csv.Error) as exc:
-            raise CommandError(f"cannot read {export}: {exc}") from None
+                return verify_segment(rows, given if given is not None else (lambda: rows.manifest))
+        except _UNREADABLE as exc:
+            raise CommandError(f"cannot read {export}: {_why(exc)}") from None
 
     def _manifest(self, path: Path) -> dict:
         try:
             with open_regular_file(path, max_bytes=MANIFEST_MAX_BYTES) as stream:
                 data = json.loads(stream.read())
         except (OSError, ValueError) as exc:
-            raise CommandError(f"cannot read the manifest {path}: {exc}") from None
+            raise CommandError(f"cannot read the manifest {path}: {_why(exc)}") from None
         return data.get("manifest", data) if isinstance(data, dict) else {}
