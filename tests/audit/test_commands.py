@@ -14,6 +14,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from audit.models import AuditEvent, AuditVerification
+from audit.records import os_user
 from tests.audit.conftest import behind_the_apps_back, rewrite_chain
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +61,8 @@ def test_it_passes_a_chain_that_holds_every_anchored_head(anchored, make_events,
     events, anchors = anchored
     make_events(2)
     call_command("verify_audit", "--anchor", str(anchors))
-    assert capsys.readouterr().out.strip().startswith("audit chain intact: 12 events")
+    # Ten events, the first run's own audit.verified event, two more.
+    assert capsys.readouterr().out.strip().startswith("audit chain intact: 13 events")
 
 
 def test_it_fails_a_chain_rewritten_since_it_was_anchored(anchored, capsys):
@@ -135,6 +137,59 @@ def test_it_refuses_an_anchor_file_that_is_not_a_regular_file(db):
         call_command("verify_audit", "--anchor", "/dev/zero")
     with pytest.raises(CommandError, match="No such file or directory$"):
         call_command("verify_audit", "--anchor", "/nonexistent/anchors.jsonl")
+
+
+def test_it_records_the_verification_with_the_os_user_who_ran_it(make_events, capsys):
+    # Issue 12 (D): a command has no console user; the trail says which operating-system user ran it.
+    events = make_events(2)
+    call_command("verify_audit")
+    event = AuditEvent.objects.order_by("-sequence").first()
+    details = json.loads(event.details)
+    assert (event.action, event.outcome, event.source, event.actor_username) == (
+        "audit.verified",
+        "success",
+        "command",
+        "system",
+    )
+    assert event.sequence == events[-1].sequence + 1  # after the head it verified and anchored
+    assert details["os_user"] == os_user() != ""
+    assert details["verification_id"] == AuditVerification.objects.get().pk and details["events"] == 2
+
+
+def test_it_records_a_failed_verification_with_its_problem(make_events, capsys):
+    events = make_events(3)
+    with behind_the_apps_back() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET reason = 'x' WHERE id = %s", [events[1].pk])
+    with pytest.raises(SystemExit):
+        call_command("verify_audit")
+    event = AuditEvent.objects.get(action="audit.verified")
+    assert (event.outcome, json.loads(event.details)["first_bad_id"]) == ("failed", events[1].pk)
+    assert event.reason.startswith("changed:")
+
+
+def test_it_still_reports_the_result_when_it_cannot_be_recorded(make_events, capsys, monkeypatch):
+    from django.db import DatabaseError
+
+    from audit.management.commands import verify_audit
+
+    def refuse(**kwargs):
+        raise DatabaseError("duplicate key value violates unique constraint")
+
+    monkeypatch.setattr(verify_audit, "record", refuse)
+    make_events(2)
+    call_command("verify_audit")
+    captured = capsys.readouterr()
+    assert captured.out.startswith("audit chain intact: 2 events")
+    assert captured.err.startswith("the verification could not be recorded in the audit trail: duplicate key")
+
+
+def test_it_records_nothing_for_an_export_verified_offline(
+    client_for, auditor, make_events, tmp_path, capsys
+):
+    export = _jsonl_export(client_for, auditor, make_events, tmp_path)
+    before = AuditEvent.objects.count()
+    call_command("verify_audit", "--export", str(export))
+    assert AuditEvent.objects.count() == before
 
 
 def _download(client, name: str, path, **query) -> None:

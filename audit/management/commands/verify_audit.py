@@ -9,6 +9,10 @@ the rows against their hashes and the manifest, and the manifest against its sig
 export without its manifest, or with an unsigned or wrongly signed one, fails.
 Exit 0 when intact; otherwise exit 1 and one line: "audit chain broken at event <id>: <why>".
 
+A verification of the database is itself recorded in the trail (audit.verified, source command), after the
+head it anchored, with the operating-system user who ran it: no console user is logged in to a command.
+An export is verified offline, without a database, and records nothing.
+
 Files are read only when they are regular files, up to AUDIT_EXPORT_MAX_BYTES (audit/files.py): a device,
 a FIFO or a directory is refused with one line, never read without end.
 """
@@ -20,12 +24,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from audit.anchors import Anchor, read_anchors
 from audit.exports import JsonLinesExport, read_csv
 from audit.files import MIB, bounded_lines, open_regular_file
-from audit.models import Source
-from audit.verify import chain_verify, verify_segment
+from audit.models import Action, AuditVerification, Outcome, Source
+from audit.records import os_user, record
+from audit.verify import ChainResult, chain_verify, verify_segment
 
 # An exported row is at most a few tens of KiB (details and reason are bounded by record()); a manifest, a
 # few KiB.
@@ -60,7 +66,8 @@ class Command(BaseCommand):
             if manifest is not None:
                 raise CommandError("--manifest goes with --export")
             anchors = [head for path in anchor for head in self._anchors(path)]
-            result, _ = chain_verify(source=Source.COMMAND, anchors=anchors)
+            result, verification = chain_verify(source=Source.COMMAND, anchors=anchors)
+            self._record(result, verification, anchor)
         else:
             if anchor:
                 raise CommandError("--anchor checks the chain in the database; it does not go with --export")
@@ -69,6 +76,26 @@ class Command(BaseCommand):
             self.stderr.write(str(result))
             sys.exit(1)
         self.stdout.write(str(result))
+
+    def _record(self, result: ChainResult, verification: AuditVerification, anchor_files: list[Path]) -> None:
+        try:
+            record(
+                action=Action.AUDIT_VERIFIED,
+                outcome=Outcome.SUCCESS if result.ok else Outcome.FAILED,
+                source=Source.COMMAND,
+                reason=result.problem,
+                details={
+                    "verification_id": verification.pk,
+                    "events": result.count,
+                    "last_sequence": result.last_sequence,
+                    "first_bad_id": result.first_bad_id,
+                    "anchor_files": [str(path) for path in anchor_files],
+                    "os_user": os_user(),
+                },
+            )
+        except DatabaseError as exc:
+            # A chain tampered with so that nothing can follow it (a forked link) must still be reported.
+            self.stderr.write(f"the verification could not be recorded in the audit trail: {exc}")
 
     def _anchors(self, path: Path) -> list[Anchor]:
         try:
