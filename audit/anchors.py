@@ -13,7 +13,8 @@ Each verification (beat's task, `manage.py verify_audit`) publishes one anchor r
      "verification_id": 7, "first_bad_id": null, "problem": ""}
 
 (ok false, sequence null: a broken chain, with its first bad event and why; sequence 0: an empty chain), to
-1. the log (logger `audit.anchors`, INFO), always;
+1. the log (logger `audit.anchors`, INFO), for every intact head; a broken chain is reported by the caller
+   instead (beat's task logs an error, `verify_audit` its one line), so a failing command says one thing;
 2. AUDIT_ANCHOR_FILE, when set: appended as one JSON line, the file opened with O_APPEND (created 0600).
    Keep it where the database's users cannot rewrite it: another host's mount, a `chattr +a` file, or a
    log shipper into storage with retention. A deliberate `manage.py flush` restarts the chain: start a new
@@ -100,10 +101,11 @@ def head_record(result: Any, verification: Any) -> dict[str, Any]:
 
 
 def publish(record: dict[str, Any]) -> None:
-    """Log the record, and append it to AUDIT_ANCHOR_FILE and POST it to AUDIT_ANCHOR_WEBHOOK_URL when they
-    are set. Never raises: a failure to anchor is logged as an error."""
+    """Log the record (an intact head), and append it to AUDIT_ANCHOR_FILE and POST it to
+    AUDIT_ANCHOR_WEBHOOK_URL when they are set. Never raises: a failure to anchor is logged as an error."""
     line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-    logger.info("audit anchor %s", line)
+    if record["ok"]:
+        logger.info("audit anchor %s", line)
     if settings.AUDIT_ANCHOR_FILE:
         try:
             append_line(settings.AUDIT_ANCHOR_FILE, line + "\n")

@@ -11,11 +11,13 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from django.core.management import call_command
 
 from audit import anchors
 from audit.anchors import FORMAT, read_anchors
 from audit.models import AuditEvent
 from audit.verify import chain_verify
+from tests.audit.conftest import behind_the_apps_back
 
 pytestmark = pytest.mark.django_db
 
@@ -60,8 +62,6 @@ def test_it_anchors_an_empty_chain_as_sequence_0(db, anchor_file):
 
 
 def test_it_anchors_a_broken_chain_as_not_ok_with_the_problem(make_events, anchor_file):
-    from tests.audit.conftest import behind_the_apps_back
-
     events = make_events(3)
     with behind_the_apps_back() as cursor:
         cursor.execute("UPDATE audit_auditevent SET reason = 'x' WHERE id = %s", [events[1].pk])
@@ -79,6 +79,17 @@ def test_it_logs_every_head_even_without_a_file_or_webhook(make_events, caplog, 
     [message] = [r.getMessage() for r in caplog.records if r.name == "audit.anchors"]
     head = json.loads(message.removeprefix("audit anchor "))
     assert (head["sequence"], head["hash"]) == (2, events[-1].hash)
+
+
+def test_it_leaves_logging_a_broken_chain_to_the_caller(make_events, caplog, capsys):
+    # verify_audit's failure is one line; beat's task logs its own error.
+    events = make_events(2)
+    with behind_the_apps_back() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET reason = 'x' WHERE id = %s", [events[0].pk])
+    with caplog.at_level("INFO"), pytest.raises(SystemExit):
+        call_command("verify_audit")
+    assert [r for r in caplog.records if r.name == "audit.anchors"] == []
+    assert len(capsys.readouterr().err.splitlines()) == 1
 
 
 def test_it_never_writes_to_an_anchor_path_that_is_not_a_regular_file(
