@@ -240,7 +240,7 @@ AUDIT_PAGE_SIZE = env_int("AUDIT_PAGE_SIZE", 50, minimum=10, maximum=500)
 
 # --- Audit trail: integrity controls (security review, issue 12) ---
 # The largest file `manage.py verify_audit` reads (--export, --anchor), in bytes; it reads regular files
-# only. 1 GiB is about 1.5 million exported events; raise it to verify larger exports.
+# only. 1 GiB holds about 1.4 million typical exported events; raise it to verify larger exports.
 AUDIT_EXPORT_MAX_BYTES = env_int("AUDIT_EXPORT_MAX_BYTES", 1024**3, minimum=1024)
 # The HMAC-SHA256 key that signs audit export manifests (audit/signing.py). Empty: a key derived from
 # SECRET_KEY, which only this console can check; manifests say which ("configured" or "derived").
