@@ -5,7 +5,8 @@ gone) or its triggers (`migrate audit 0001`), and the next verification would fi
 unprotected one, and could not tell. So each of its operations says `reversible = False`: Django checks
 that for every operation of a migration before it touches the database, and raises IrreversibleError.
 tests/audit/test_migrations.py checks that every operation of every audit migration, new ones included,
-is one of these (or otherwise irreversible).
+is one of these (or otherwise irreversible): wrap any other operation a new migration needs the same way,
+e.g. `class IrreversibleAddField(_Irreversible, migrations.AddField)`.
 
 The one sanctioned way to empty the trail stays `manage.py flush` (audit/management/commands/flush.py),
 which wipes the whole database, verifications included.
