@@ -4,7 +4,9 @@ verify a segment offline (`manage.py verify_audit --export FILE`, or a few lines
 Each exported row carries `id`, every hashed field (see `audit.chain`), `prev_hash` and `hash`, so its hash
 can be recomputed from the row alone. The manifest gives the count, the first and last id/sequence/hash, a
 digest of all row hashes in order, whether the segment is contiguous (no filter: every event up to
-`upto_id`), the filters, who exported and when.
+`upto_id`), the filters, who exported and when; and it is signed (HMAC-SHA256, `audit.signing`), so an
+export shows it came from this console. The offline verifier refuses an export without its manifest, or
+whose manifest is unsigned or does not match its signature.
 
 - JSON Lines: one object per event, oldest first; the last line is `{"manifest": {...}}`.
 - CSV: a header and one line per event; the manifest is a separate download
@@ -29,6 +31,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from audit import signing
 from audit.chain import EXPORT_FIELDS, HASHED_FIELDS, INTEGER_FIELDS, timestamp
 
 MANIFEST_FORMAT = "appconfig-console-audit-export/1"
@@ -100,8 +103,9 @@ class ManifestBuilder:
         self._digest.update(row["hash"].encode())
 
     def manifest(self, exported_at: datetime | None = None) -> dict[str, Any]:
+        """The manifest, signed (`audit.signing`)."""
         first, last = self.first or {}, self.last or {}
-        return {
+        manifest = {
             "format": MANIFEST_FORMAT,
             "hash_rule": HASH_RULE,
             "hashed_fields": list(HASHED_FIELDS),
@@ -121,7 +125,9 @@ class ManifestBuilder:
             "upto_id": self.upto,
             "exported_by": self.exported_by,
             "exported_at": timestamp(exported_at or timezone.now()),
+            "signature_rule": signing.RULE,
         }
+        return signing.signed(manifest)
 
 
 class _Line:
@@ -192,7 +198,7 @@ def read_csv(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
     reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:
-        return
+        raise ValueError("not an audit CSV export: it is empty")
     if tuple(header) != EXPORT_FIELDS:
         raise ValueError(f"not an audit CSV export: the header is {header[:4]}...")
     for number, cells in enumerate(reader, start=2):

@@ -4,7 +4,8 @@ exported segment offline (`verify_segment`).
 A problem is reported at the first bad event's id, with why:
 - "changed": the event's content no longer matches its hash, or its link to its predecessor is broken
   (one of the two was rewritten with a recomputed hash);
-- "missing": the sequence jumps (events were removed), or events verified earlier are gone;
+- "missing": the sequence jumps (events were removed), or events verified or anchored earlier are gone
+  (the chain ends before an anchored head, or is empty although an earlier verification saw events);
 - "reordered": events are out of sequence order, or an event links to another event than its predecessor.
 """
 
@@ -17,9 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
+from audit import anchors as anchoring
+from audit import signing
+from audit.anchors import Anchor
 from audit.chain import GENESIS, HASHED_FIELDS, hash_of_row, timestamp
+from audit.exports import MANIFEST_FORMAT
 from audit.models import AuditEvent, AuditVerification, Source
 
 CHUNK = 5000
@@ -40,17 +46,9 @@ class ChainResult:
     def __str__(self) -> str:
         if self.ok:
             return f"audit chain intact: {self.count} events, last id {self.last_id}"
+        if self.first_bad_id is None:  # nothing left to point at: an emptied chain
+            return f"audit chain broken: {self.problem}"
         return f"audit chain broken at event {self.first_bad_id}: {self.problem}"
-
-
-@dataclass(frozen=True)
-class Anchor:
-    """An event seen intact by an earlier verification: it must still be there, unchanged."""
-
-    event_id: int
-    sequence: int
-    hash: str
-    checked_at: str = ""
 
 
 def _broken(event_id: int | None, problem: str, count: int) -> ChainResult:
@@ -106,9 +104,20 @@ def _chain_rows(chunk_size: int) -> Iterator[tuple]:
                 yield from rows
 
 
-def verify_chain(*, anchor: Anchor | None = None, chunk_size: int = CHUNK) -> ChainResult:
+def _unlike_anchors(anchors: list[Anchor], stored_hash: str) -> str:
+    for anchor in anchors:
+        if anchor.hash != stored_hash:
+            return f"changed: it is not the event {anchor.seen}; the chain was rewritten from here or earlier"
+    return ""
+
+
+def verify_chain(*, anchors: Iterable[Anchor] = (), chunk_size: int = CHUNK) -> ChainResult:
     """Walk every event in id order, in chunks of plain tuples, recomputing each hash and checking sequence
-    and link. Stops at the first problem."""
+    and link, and that each anchored head is still there, unchanged. Stops at the first problem."""
+    anchored: dict[int, list[Anchor]] = {}
+    for anchor in anchors:
+        if anchor.sequence > 0:
+            anchored.setdefault(anchor.sequence, []).append(anchor)
     expected_sequence, expected_prev, prev_id = 1, GENESIS, None
     count = 0
     for row in _chain_rows(chunk_size):
@@ -140,20 +149,18 @@ def verify_chain(*, anchor: Anchor | None = None, chunk_size: int = CHUNK) -> Ch
             return _broken(event_id, f"missing: the event(s) with {gap} before this one are gone", count)
         if prev_hash != expected_prev:
             return _broken(event_id, _link_problem(event_id, prev_hash, prev_id), count)
-        if anchor is not None and sequence == anchor.sequence and stored_hash != anchor.hash:
-            return _broken(
-                event_id,
-                f"changed: it is not the event verified as sequence {sequence} at {anchor.checked_at} "
-                "(the chain was rewritten from here or earlier)",
-                count,
-            )
+        if anchored and sequence in anchored:
+            problem = _unlike_anchors(anchored[sequence], stored_hash)
+            if problem:
+                return _broken(event_id, problem, count)
         count += 1
         expected_sequence, expected_prev, prev_id = sequence + 1, stored_hash, event_id
-    if anchor is not None and anchor.sequence >= expected_sequence:
+    if anchored and max(anchored) >= expected_sequence:
+        anchor = anchored[max(anchored)][0]
+        end = f"ends at sequence {expected_sequence - 1}" if count else "is empty"
         return _broken(
             anchor.event_id,
-            f"missing: the chain ends at sequence {expected_sequence - 1}, but sequence {anchor.sequence} "
-            f"was verified at {anchor.checked_at}",
+            f"missing: the chain {end}, but sequence {anchor.sequence} was {anchor.when}",
             count,
         )
     return ChainResult(
@@ -181,11 +188,41 @@ def latest_anchor() -> Anchor | None:
     )
 
 
-def chain_verify(*, source: str = Source.COMMAND) -> tuple[ChainResult, AuditVerification]:
-    """Verify the whole chain against the last intact verification (its last event must still be there,
-    unchanged) and store the result for the review page and the next run."""
+def _emptied(result: ChainResult) -> ChainResult:
+    """An empty chain is intact only if no earlier verification saw an event: not even a broken one, which
+    the latest intact verification (the anchor from the database) does not cover."""
+    if not result.ok or result.count:
+        return result
+    saw = (
+        AuditVerification.objects.filter(Q(event_count__gt=0) | Q(first_bad_id__isnull=False))
+        .order_by("-checked_at", "-id")
+        .first()
+    )
+    if saw is None:
+        return result
+    seen = saw.event_count + (0 if saw.ok else 1)
+    return _broken(
+        None,
+        f"missing: the chain is empty, but the verification at {timestamp(saw.checked_at)} saw "
+        f"{'at least ' if not saw.ok else ''}{seen} event{'s' if seen != 1 else ''}",
+        0,
+    )
+
+
+def chain_verify(
+    *, source: str = Source.COMMAND, anchors: Iterable[Anchor] = ()
+) -> tuple[ChainResult, AuditVerification]:
+    """Verify the whole chain and anchor its head.
+
+    1. Walk the chain against the given `anchors` (an anchor file's heads) and the last intact
+       verification: each anchored event must still be there, unchanged, and the chain must reach them.
+    2. An empty chain fails if any earlier verification saw an event.
+    3. Store the result (the review page shows it; the next run anchors on it).
+    4. Publish the head outside the database (`audit.anchors`: the log, AUDIT_ANCHOR_FILE, the webhook).
+    """
     started = time.perf_counter()
-    result = verify_chain(anchor=latest_anchor())
+    stored = latest_anchor()
+    result = _emptied(verify_chain(anchors=[*anchors, *([stored] if stored else [])]))
     verification = AuditVerification.objects.create(
         checked_at=timezone.now(),
         ok=result.ok,
@@ -198,6 +235,7 @@ def chain_verify(*, source: str = Source.COMMAND) -> tuple[ChainResult, AuditVer
         source=source,
         duration_ms=min(int((time.perf_counter() - started) * 1000), 2**31 - 1),
     )
+    anchoring.publish(anchoring.head_record(result, verification))
     return result, verification
 
 
@@ -223,9 +261,10 @@ def verify_segment(
     rows: Iterable[dict[str, Any]], manifest: dict[str, Any] | Callable[[], dict | None] | None = None
 ) -> SegmentResult:
     """Check an exported segment: every row's hash from its own fields and prev_hash; ids and sequences
-    increasing; adjacent events (consecutive sequences) linked; with a contiguous manifest, no sequence
-    missing; and the manifest's count, first and last event and digest. `rows` are dicts of EXPORT_FIELDS.
-    `manifest` may be a callable, asked once the rows are read (a JSON Lines export's last line)."""
+    increasing; adjacent events (consecutive sequences) linked; the manifest there and its signature valid
+    (`audit.signing`); with a contiguous manifest, no sequence missing; and the manifest's count, first and
+    last event and digest. `rows` are dicts of EXPORT_FIELDS. `manifest` may be a callable, asked once the
+    rows are read (a JSON Lines export's last line)."""
     digest = hashlib.sha256()
     count, previous, first, gap = 0, None, None, None
     for row in rows:
@@ -260,7 +299,19 @@ def verify_segment(
     if callable(manifest):
         manifest = manifest()
     if manifest is None:
-        return SegmentResult(True, count)
+        # Without it nothing shows the export is whole (rows cut from its end leave no trace in the rest),
+        # nor that it came from this console: an empty file would be "intact".
+        return SegmentResult(
+            False,
+            count,
+            None,
+            "there is none, so nothing shows the export is whole or that it came from this console",
+        )
+    problem = signing.signature_problem(manifest)
+    if problem:
+        return SegmentResult(False, count, None, problem)
+    if manifest.get("format") != MANIFEST_FORMAT:
+        return SegmentResult(False, count, None, f"it is of an unknown format {manifest.get('format')!r}")
     if manifest.get("contiguous") and gap is not None:
         at, event_id, sequence = gap
         return SegmentResult(

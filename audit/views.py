@@ -74,9 +74,11 @@ def _export_filters(request: HttpRequest) -> tuple[dict, int] | None:
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
         return None
-    upto = form.cleaned_data["upto"]
-    # Without `upto`, the export is pinned to the newest event now, before its own audit.exported event.
-    return form.filters(), selectors.newest_id() if upto is None else upto
+    upto, newest = form.cleaned_data["upto"], selectors.newest_id()
+    # Without `upto`, the export is pinned to the newest event now, before its own audit.exported event. A
+    # later `upto` is brought back to it: the signed manifest's upto_id must never cover events that did not
+    # exist yet (a "contiguous" export up to an id it could not contain).
+    return form.filters(), newest if upto is None else min(upto, newest)
 
 
 def _recorded_export(request: HttpRequest, wanted: tuple[dict, int], *, kind: str, scope) -> tuple[dict, int]:

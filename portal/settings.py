@@ -238,3 +238,21 @@ TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 AUDIT_VERIFY_INTERVAL_SECONDS = env_int("AUDIT_VERIFY_INTERVAL_SECONDS", 300, minimum=10)
 # Events per page on /audit/.
 AUDIT_PAGE_SIZE = env_int("AUDIT_PAGE_SIZE", 50, minimum=10, maximum=500)
+
+# --- Audit trail: integrity controls (security review, issue 12) ---
+# The largest file `manage.py verify_audit` reads (--export, --anchor), in bytes; it reads regular files
+# only. 1 GiB holds about 1.4 million typical exported events; raise it to verify larger exports.
+AUDIT_EXPORT_MAX_BYTES = env_int("AUDIT_EXPORT_MAX_BYTES", 1024**3, minimum=1024)
+# The HMAC-SHA256 key that signs audit export manifests (audit/signing.py). Empty: a key derived from
+# SECRET_KEY, which only this console can check; manifests say which ("configured" or "derived").
+AUDIT_EXPORT_SIGNING_KEY = env_str("AUDIT_EXPORT_SIGNING_KEY")
+if AUDIT_EXPORT_SIGNING_KEY and len(AUDIT_EXPORT_SIGNING_KEY) < 32:
+    raise ImproperlyConfigured("AUDIT_EXPORT_SIGNING_KEY must be at least 32 characters (or empty)")
+# Every verification of the chain (beat, `manage.py verify_audit`) logs its head (sequence, hash, time) and,
+# when set, appends it as one JSON line to AUDIT_ANCHOR_FILE (O_APPEND; keep it out of reach of whoever can
+# write the database) and POSTs it as JSON to AUDIT_ANCHOR_WEBHOOK_URL (http or https; a failure is logged).
+# `manage.py verify_audit --anchor FILE` then checks that the chain still holds every anchored head.
+AUDIT_ANCHOR_FILE = env_str("AUDIT_ANCHOR_FILE")
+AUDIT_ANCHOR_WEBHOOK_URL = env_str("AUDIT_ANCHOR_WEBHOOK_URL")
+if AUDIT_ANCHOR_WEBHOOK_URL and not AUDIT_ANCHOR_WEBHOOK_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured("AUDIT_ANCHOR_WEBHOOK_URL must be an http:// or https:// URL")

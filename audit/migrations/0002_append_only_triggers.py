@@ -5,22 +5,21 @@ The triggers are unconditional. The one sanctioned way past them is `manage.py f
 audit/management/commands/flush.py), which wipes the whole database, the audit trail with the rest, and is
 what Django's test framework runs between transactional tests. Anyone who can drop a trigger (the table's
 owner) can of course bypass them; that is what the hash chain and `verify_audit` are for.
+
+Never reversed (audit/irreversible.py): `migrate audit 0001` would otherwise drop the triggers.
 """
 
 from django.db import migrations
 
-from audit.triggers import create_triggers, drop_triggers
+from audit.irreversible import IrreversibleRunPython
+from audit.triggers import create_triggers
 
 
 def forwards(apps, schema_editor):
     create_triggers(schema_editor.connection)
 
 
-def backwards(apps, schema_editor):
-    drop_triggers(schema_editor.connection)
-
-
 class Migration(migrations.Migration):
     dependencies = [("audit", "0001_initial")]
 
-    operations = [migrations.RunPython(forwards, backwards)]
+    operations = [IrreversibleRunPython(forwards)]

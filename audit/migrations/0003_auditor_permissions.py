@@ -2,9 +2,14 @@
 
 As in deployments' 0002_roles: permissions are normally created after migrations (post_migrate), so a data
 migration that assigns them creates them itself, from the model's Meta.permissions in this migration's state.
+
+Never reversed, like every audit migration (audit/irreversible.py); `migrate deployments 0001` and the like
+are refused too, since they would unapply this one. Take the permissions away from the group instead.
 """
 
 from django.db import migrations
+
+from audit.irreversible import IrreversibleRunPython
 
 AUDITOR_PERMISSIONS = ["review_audit", "export_audit"]
 
@@ -24,16 +29,6 @@ def grant(apps, schema_editor):
         group.permissions.add(permission)
 
 
-def revoke(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    group = Group.objects.filter(name="auditor").first()
-    if group is not None:
-        group.permissions.remove(
-            *Permission.objects.filter(content_type__app_label="audit", codename__in=AUDITOR_PERMISSIONS)
-        )
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("audit", "0002_append_only_triggers"),
@@ -42,4 +37,4 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
     ]
 
-    operations = [migrations.RunPython(grant, revoke)]
+    operations = [IrreversibleRunPython(grant)]

@@ -40,6 +40,7 @@ from deployments import access
 from deployments.appconfig import AppConfigError
 from deployments.models import Deployment, DeploymentEvent, Environment
 from deployments.sync import DEPLOYMENT_FIELDS
+from portal.files import MIB, FileRefused, open_regular_file
 
 EXIT_PARSE = 252
 EXIT_SERVICE = 254
@@ -244,6 +245,10 @@ def _node_text(node) -> str:
     return "".join(_node_text(child) for child in node.childNodes)
 
 
+# An input skeleton is a few hundred bytes; a megabyte is generous and still bounded.
+PARAM_FILE_MAX_BYTES = MIB
+
+
 def read_cli_input(*, input_json: str | None, input_yaml: str | None) -> dict[str, Any]:
     """The mapping given with --cli-input-json or --cli-input-yaml (a string or file://path); {} without."""
     if input_json is not None and input_yaml is not None:
@@ -275,8 +280,10 @@ def _param_file(value: str, option: str) -> str:
         return value
     path = Path(value[len(FILE_PREFIX) :]).expanduser()
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        # A regular file of bounded size only: file:///dev/zero once read until the kernel killed it.
+        with open_regular_file(path, max_bytes=PARAM_FILE_MAX_BYTES) as stream:
+            return stream.read()
+    except (OSError, UnicodeDecodeError, FileRefused) as exc:
         raise parse_error(
             f"Error parsing parameter '{option}': Unable to load paramfile {value}: {exc}"
         ) from None

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test import RequestFactory
 
+from audit import chain
 from audit.models import AuditEvent
 from audit.records import record
 from audit.triggers import create_triggers, drop_triggers
@@ -77,3 +78,19 @@ def swap_ids(cursor, first: int, second: int) -> None:
 
 def only_postgresql(reason: str):
     return pytest.mark.skipif(connection.vendor != "postgresql", reason=reason)
+
+
+def rewrite_chain(cursor, reasons: dict[int, str]) -> None:
+    """Rebuild the whole chain with the given events' reason changed and every hash recomputed: a forgery
+    that verifies on its own, which only an earlier head (an anchor) can expose."""
+    prev = chain.GENESIS
+    for event in AuditEvent.objects.order_by("id"):
+        fields = {name: getattr(event, name) for name in chain.HASHED_FIELDS}
+        fields["occurred_at"] = chain.timestamp(event.occurred_at)
+        fields["reason"] = reasons.get(event.pk, fields["reason"])
+        digest = chain.event_hash(prev, fields)
+        cursor.execute(
+            "UPDATE audit_auditevent SET reason = %s, prev_hash = %s, hash = %s WHERE id = %s",
+            [fields["reason"], prev, digest, event.pk],
+        )
+        prev = digest

@@ -10,6 +10,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from audit import signing
 from audit.exports import JsonLinesExport, csv_cell, csv_value, read_csv
 from audit.models import AuditEvent
 from audit.records import record
@@ -175,3 +176,31 @@ def test_it_offers_exports_pinned_to_the_newest_event_on_the_page(client_for, au
     newest = AuditEvent.objects.order_by("-id").first().pk
     assert f"/audit/export.csv?actor=olga&amp;upto={newest}" in html
     assert f"/audit/export.manifest.json?actor=olga&amp;upto={newest}" in html
+
+
+def test_it_signs_the_manifests_of_both_formats(client_for, auditor, trail):
+    client = client_for(auditor)
+    body = _body(client.get(reverse("audit_export_jsonl")))
+    in_line = json.loads(body.splitlines()[-1])["manifest"]
+    separate = client.get(reverse("audit_export_manifest"), {"upto": in_line["upto_id"]}).json()["manifest"]
+    for manifest in (in_line, separate):
+        assert (manifest["signature_algorithm"], manifest["signature_key"]) == ("HMAC-SHA256", "derived")
+        assert signing.signature_problem(manifest) == ""
+
+
+def test_it_signs_with_the_configured_key_and_says_so(client_for, auditor, trail, settings):
+    settings.AUDIT_EXPORT_SIGNING_KEY = "a configured signing key of 32+ characters"
+    export = JsonLinesExport(io.StringIO(_body(client_for(auditor).get(reverse("audit_export_jsonl")))))
+    assert verify_segment(export, lambda: export.manifest).ok
+    assert export.manifest["signature_key"] == "configured"
+
+
+def test_it_pins_a_later_upto_to_the_newest_event(client_for, auditor, trail):
+    # A signed manifest must not claim a contiguous export up to an id that did not exist yet.
+    client = client_for(auditor)
+    newest = AuditEvent.objects.order_by("-id").first().pk
+    response = client.get(reverse("audit_export_csv"), {"upto": newest + 1000})
+    manifest = client.get(reverse("audit_export_manifest"), {"upto": newest + 1000}).json()["manifest"]
+    assert response["X-Audit-Upto"] == str(newest)
+    assert manifest["upto_id"] == newest + 1  # the CSV export's own audit.exported event came since
+    assert json.loads(AuditEvent.objects.get(action="audit.exported").details)["upto_id"] == newest

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from audit.models import AuditVerification
+from audit.models import AuditEvent, AuditVerification
 from audit.tasks import verify_audit_chain
 from tests.audit.conftest import behind_the_apps_back
 
@@ -14,6 +16,7 @@ pytestmark = pytest.mark.django_db
 def test_it_stores_an_intact_verification(make_events):
     events = make_events(3)
     verify_audit_chain()
+    assert AuditEvent.objects.count() == 3  # beat's runs are not events: they would bury the rest
     stored = AuditVerification.objects.get()
     assert (stored.ok, stored.event_count, stored.last_event_id, stored.source) == (
         True,
@@ -32,6 +35,15 @@ def test_it_stores_a_broken_verification(make_events, caplog):
     assert (stored.ok, stored.first_bad_id) == (False, events[2].pk)
     assert stored.problem.startswith("missing:")
     assert "audit chain broken" in caplog.text
+
+
+def test_it_anchors_the_head_outside_the_database(make_events, tmp_path, settings):
+    settings.AUDIT_ANCHOR_FILE = str(tmp_path / "anchors.jsonl")
+    events = make_events(3)
+    verify_audit_chain()
+    verify_audit_chain()
+    heads = [json.loads(line) for line in (tmp_path / "anchors.jsonl").read_text().splitlines()]
+    assert [(h["sequence"], h["hash"], h["source"]) for h in heads] == [(3, events[-1].hash, "beat")] * 2
 
 
 def test_it_is_scheduled_by_beat(settings):

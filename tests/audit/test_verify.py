@@ -212,3 +212,36 @@ def test_it_verifies_events_stamped_on_a_whole_second(monkeypatch, db):
     record(action="sync.requested")
     record(action="sync.requested")
     assert verify_chain().ok
+
+
+def test_it_fails_an_emptied_chain_after_a_verification_that_found_it_broken(make_events):
+    # Issue 12 (A): no intact verification to anchor on, only a broken one; emptying the table after it used
+    # to verify as "intact: 0 events".
+    events = make_events(3)
+    with behind_the_apps_back() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET reason = 'x' WHERE id = %s", [events[0].pk])
+    assert chain_verify()[0].first_bad_id == events[0].pk
+    with behind_the_apps_back() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent")
+
+    result, stored = chain_verify()
+
+    assert not result.ok and not stored.ok
+    assert result.problem.startswith("missing: the chain is empty, but the verification at ")
+    assert result.problem.endswith(" saw at least 1 event")
+    assert str(result) == f"audit chain broken: {result.problem}"
+
+
+def test_it_fails_an_emptied_chain_against_the_last_intact_verification(ten):
+    chain_verify()
+    with behind_the_apps_back() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent")
+    result, _ = chain_verify()
+    assert not result.ok and result.first_bad_id == ten[-1]
+    assert result.problem.startswith("missing: the chain is empty, but sequence 10 was verified at ")
+
+
+def test_it_passes_an_empty_chain_no_verification_ever_saw_events(db):
+    chain_verify()
+    result, _ = chain_verify()
+    assert result.ok and result.count == 0

@@ -667,6 +667,22 @@ def test_it_refuses_a_command_line_it_cannot_use_with_252(argv, message, emulato
     assert emulator.counters() == {}
 
 
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [("/dev/zero", "not a regular file"), ("DIR", "not a regular file"), ("BIG", "larger than")],
+)
+def test_it_reads_only_a_bounded_regular_input_file(source, problem, emulator, tmp_path):
+    """Protects against file:///dev/zero read until the kernel killed the command (~23 GB)."""
+    if source == "DIR":
+        source = str(tmp_path)
+    elif source == "BIG":
+        big = tmp_path / "input.json"
+        big.write_text("{" + " " * (2 * 1024 * 1024) + "}")
+        source = str(big)
+    assert_fails(["--cli-input-json", f"file://{source}", *as_user()], 252, problem)
+    assert not StopRequest.objects.exists()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Refusals by the portal's rules or AppConfig (254), and the unexpected (255)
 

@@ -4,7 +4,7 @@ Prints GetDeployment's answer (the Deployment shape, EventLog newest first). A d
 never fetched (known only from a list), or any with --refresh, is read through from AppConfig and stored
 first; with --refresh a deployment the cache does not know yet is looked for by syncing its environment.
 --user limits what may be seen to that user's applications. Exit codes and error lines as `stop_deployment`
-(see deployments/cli.py).
+(see deployments/management/cli.py).
 """
 
 from __future__ import annotations

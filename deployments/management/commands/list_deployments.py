@@ -3,7 +3,7 @@
 Prints ListDeployments' answer ({"Items": [DeploymentSummary, ...]}, newest first, every cached deployment
 on one page) so scripts need no AWS access of their own. --refresh syncs the environment first (one
 ListDeployments, plus a GetDeployment per deployment in progress). --user limits what may be seen to that
-user's applications. Exit codes and error lines as `stop_deployment` (see deployments/cli.py).
+user's applications. Exit codes and error lines as `stop_deployment` (see deployments/management/cli.py).
 """
 
 from __future__ import annotations
