@@ -279,13 +279,7 @@ def _locked(stop_request: StopRequest) -> StopRequest:
 
 
 def _decide(
-    *,
-    stop_request: StopRequest,
-    user: AbstractBaseUser,
-    verdict: str,
-    comment: str,
-    request,
-    source: str,
+    stop_request: StopRequest, user: AbstractBaseUser, verdict: str, comment: str, request, source: str
 ) -> StopRequest:
     """Approve or reject a pending request.
 
@@ -366,28 +360,14 @@ def stop_request_approve(
     *, stop_request: StopRequest, user: AbstractBaseUser, comment: str = "", request=None, source: str = "web"
 ) -> StopRequest:
     """Approve a pending request; the approval that completes the quorum publishes its execution."""
-    return _decide(
-        stop_request=stop_request,
-        user=user,
-        verdict=StopDecision.Verdict.APPROVE,
-        comment=comment,
-        request=request,
-        source=source,
-    )
+    return _decide(stop_request, user, StopDecision.Verdict.APPROVE, comment, request, source)
 
 
 def stop_request_reject(
     *, stop_request: StopRequest, user: AbstractBaseUser, comment: str = "", request=None, source: str = "web"
 ) -> StopRequest:
     """Reject a pending request, saying why; it ends at once."""
-    return _decide(
-        stop_request=stop_request,
-        user=user,
-        verdict=StopDecision.Verdict.REJECT,
-        comment=comment,
-        request=request,
-        source=source,
-    )
+    return _decide(stop_request, user, StopDecision.Verdict.REJECT, comment, request, source)
 
 
 def stop_request_cancel(
