@@ -17,7 +17,7 @@ from audit import anchors
 from audit.anchors import FORMAT, read_anchors
 from audit.models import AuditEvent
 from audit.verify import chain_verify
-from tests.audit.conftest import behind_the_apps_back
+from tests.audit.helpers import behind_the_apps_back
 
 pytestmark = pytest.mark.django_db
 

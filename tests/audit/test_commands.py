@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent, AuditVerification
 from portal.commands import os_user
-from tests.audit.conftest import behind_the_apps_back, rewrite_chain
+from tests.audit.helpers import behind_the_apps_back, rewrite_chain
 
 pytestmark = pytest.mark.django_db
 

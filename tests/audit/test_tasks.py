@@ -8,7 +8,7 @@ import pytest
 
 from audit.models import AuditEvent, AuditVerification
 from audit.tasks import verify_audit_chain
-from tests.audit.conftest import behind_the_apps_back
+from tests.audit.helpers import behind_the_apps_back
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from audit.models import AppendOnlyError, AuditEvent
-from tests.audit.conftest import only_postgresql
+from tests.audit.helpers import only_postgresql
 
 pytestmark = pytest.mark.django_db
 

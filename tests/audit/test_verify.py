@@ -13,7 +13,7 @@ from audit import chain
 from audit.models import AuditEvent, AuditVerification
 from audit.records import record
 from audit.verify import chain_verify, verify_chain
-from tests.audit.conftest import behind_the_apps_back, only_postgresql, swap_ids
+from tests.audit.helpers import behind_the_apps_back, only_postgresql, swap_ids
 
 pytestmark = pytest.mark.django_db
 

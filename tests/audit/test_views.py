@@ -13,7 +13,7 @@ from django.utils import timezone
 from audit.models import AuditEvent, AuditVerification
 from audit.records import record
 from deployments.models import Role
-from tests.audit.conftest import HX
+from tests.helpers import HX
 
 pytestmark = pytest.mark.django_db
 

@@ -6,21 +6,13 @@ Nothing here touches Django or a database.
 
 from __future__ import annotations
 
-import http.client
-import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from appconfig_emulator import Emulator, ManualClock
-
-START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+from tests.emulator.helpers import START, RawResponse, http_request, make_client
 
 
 @pytest.fixture
@@ -28,17 +20,6 @@ def emulator() -> Iterator[Emulator]:
     """A running emulator on an ephemeral loopback port whose clock moves only with `advance`."""
     with Emulator(clock=ManualClock(start=START)) as emu:
         yield emu
-
-
-def make_client(endpoint_url: str, access_key_id: str = "AKIDTEST", **config: Any) -> Any:
-    return boto3.client(
-        "appconfig",
-        endpoint_url=endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id=access_key_id,
-        aws_secret_access_key="x",
-        config=Config(**config) if config else None,
-    )
 
 
 @pytest.fixture
@@ -58,7 +39,6 @@ def unvalidated_client(emulator: Emulator) -> Any:
     return make_client(emulator.url, parameter_validation=False, retries={"total_max_attempts": 1})
 
 
-@dataclass
 class Target:
     """Somewhere to deploy: an application, an environment and a hosted profile with version 1."""
 
@@ -115,34 +95,6 @@ def deploy(boto3_client: Any, target: Target) -> Callable[..., dict[str, Any]]:
         )
 
     return start
-
-
-@dataclass
-class RawResponse:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def http_request(
-    base_url: str,
-    method: str,
-    path: str,
-    body: bytes | str | None = None,
-    headers: dict[str, str] | None = None,
-) -> RawResponse:
-    """A plain HTTP request, for what boto3 would never send."""
-    url = urlsplit(base_url)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return RawResponse(response.status, response.headers, response.read())
-    finally:
-        connection.close()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from .conftest import http_request, make_client
+from tests.emulator.helpers import http_request, make_client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

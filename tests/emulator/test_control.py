@@ -10,8 +10,7 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from appconfig_emulator import Emulator, ScaledClock
-
-from .conftest import START, http_request, make_client
+from tests.emulator.helpers import START, http_request, make_client
 
 
 def _post(raw, path: str, document: dict | None = None):

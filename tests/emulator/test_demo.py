@@ -10,8 +10,7 @@ import pytest
 
 from appconfig_emulator import Emulator, ScaledClock
 from appconfig_emulator.demo import PASS_INTERVAL_SECONDS, DemoActivity
-
-from .conftest import make_client
+from tests.emulator.helpers import make_client
 
 APPLICATIONS = ["payments-api", "checkout-web", "feature-flags", "search"]
 

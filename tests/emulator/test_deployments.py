@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from .conftest import START, make_client
+from tests.emulator.helpers import START, make_client
 
 
 def _events(deployment) -> list[tuple[str, str, str, float]]:

@@ -9,8 +9,7 @@ import boto3
 import pytest
 
 from appconfig_emulator import Emulator, ManualClock
-
-from .conftest import START, http_request, make_client
+from tests.emulator.helpers import START, http_request, make_client
 
 ACCOUNT = "123456789012"
 NOTIFY = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:notify-slack"

@@ -15,8 +15,7 @@ from botocore.exceptions import ClientError
 
 from appconfig_emulator import Emulator, ManualClock
 from appconfig_emulator.pacing import Latency, RateLimit, parse_latency, parse_rate_limit
-
-from .conftest import START, http_request, make_client
+from tests.emulator.helpers import START, http_request, make_client
 
 
 class Sleeps(list):

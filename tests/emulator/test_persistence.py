@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from appconfig_emulator import Emulator, ManualClock, ScaledClock
-
-from .conftest import START, make_client
+from tests.emulator.helpers import START, make_client
 
 
 def _build_some_state(client) -> dict[str, str]:

@@ -15,8 +15,7 @@ import pytest
 from appconfig_emulator import Emulator, ManualClock
 from appconfig_emulator.model import SERVICE
 from appconfig_emulator.server import ROUTER
-
-from .conftest import START, make_client
+from tests.emulator.helpers import START, make_client
 
 
 def _connection(emulator) -> http.client.HTTPConnection:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from appconfig_emulator import Emulator, ManualClock
-
-from .conftest import START, make_client
+from tests.emulator.helpers import START, make_client
 
 
 def _stop(client, target, number: int = 1, **extra):

@@ -9,8 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from appconfig_emulator import Emulator, ManualClock
-
-from .conftest import START
+from tests.emulator.helpers import START
 
 
 def _sts(url: str, key: str = "AKIDTEST"):
