@@ -7,6 +7,7 @@ Nothing here touches Django or a database.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -39,6 +40,7 @@ def unvalidated_client(emulator: Emulator) -> Any:
     return make_client(emulator.url, parameter_validation=False, retries={"total_max_attempts": 1})
 
 
+@dataclass
 class Target:
     """Somewhere to deploy: an application, an environment and a hosted profile with version 1."""
 
