@@ -70,7 +70,9 @@ def test_the_controls_are_reachable_with_the_keyboard(page, live_server, seeded)
     for _ in range(40):
         page.keyboard.press("Tab")
         reached.add(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
-    assert {"Skip to content", "Dashboard", "Applications", "Sign out", "Sync now", "#1", "state"} <= reached
+    assert {"Skip to content", "Dashboard", "Applications", "Sign out", "Sync now", "state"} <= reached
+    # The deployment link: "#1", and for screen readers which application and environment it belongs to.
+    assert any(text.startswith("#1 of ") for text in reached)
     page.keyboard.press("Escape")
     page.get_by_role("button", name="Sync now").focus()
     page.keyboard.press("Enter")
