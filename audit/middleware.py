@@ -43,3 +43,28 @@ class RequestIdMiddleware:
             current_request.reset(token)
         response[REQUEST_ID_HEADER] = request.request_id
         return response
+
+
+class DeniedAccessMiddleware:
+    """Records the 404 answered for an object that exists outside the user's scope (`OutOfScope`, raised by
+    `deployments.access.visible_*`) as `access.denied`: the response stays the same 404."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        from audit.records import denied
+        from deployments.access import VIEW, OutOfScope
+
+        if isinstance(exception, OutOfScope):
+            denied(
+                request,
+                permission=VIEW,
+                target=exception.target,
+                attempted=f"{request.method} {request.path}",
+                reason="the object exists outside the user's scope; answered 404",
+            )
+        # None: Django answers the 404 as for any other.

@@ -14,7 +14,8 @@ from django_htmx.http import push_url
 from audit import exports, selectors
 from audit.forms import AuditFilterForm, describe
 from audit.models import Action
-from audit.records import forbidden, record
+from audit.records import denied, forbidden, record
+from portal import http
 from portal.http import HtmxHttpRequest, bad_request, is_partial
 
 
@@ -155,3 +156,16 @@ def export_manifest(request: HttpRequest, scope: selectors.AuditScope) -> HttpRe
     response["Content-Disposition"] = f'attachment; filename="audit-{upto}.manifest.json"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: the refusal is recorded (`access.denied`), then the console's 403 page."""
+    denied(
+        request,
+        permission="csrf",
+        attempted=f"{request.method} {request.path}",
+        reason=f"CSRF check failed: {reason}",
+    )
+    return http.forbidden(
+        request, "The form was too old or came from another site; reload the page and try again."
+    )

@@ -233,17 +233,40 @@ def find_deployment(
     return deployments.order_by("pk").first()
 
 
+class OutOfScope(Http404):
+    """The 404 answered for an object that exists but that the user may not see: the same answer as for
+    one that does not exist (nothing leaks), but the attempt is recorded (`access.denied`, by
+    `audit.middleware.DeniedAccessMiddleware`), as every refusal is. `target` is the object."""
+
+    def __init__(self, target, what: str) -> None:
+        super().__init__(f"no such {what}, or not visible to this user")
+        self.target = target
+
+
+def _not_visible(what: str, existing) -> Http404:
+    # Only the refusal path pays for this query: the same lookup without the user's scope.
+    found = existing.first()
+    if found is not None:
+        return OutOfScope(found, what)
+    return Http404(f"no such {what}, or not visible to this user")
+
+
 def visible_application(user: User, application_id: str) -> Application:
     application = applications_for(user).filter(application_id=application_id).order_by("pk").first()
     if application is None:
-        raise Http404("no such application, or not visible to this user")
+        raise _not_visible("application", Application.objects.filter(application_id=application_id))
     return application
 
 
 def visible_environment(user: User, application_id: str, environment_id: str) -> Environment:
     environment = find_environment(user, application_id, environment_id)
     if environment is None:
-        raise Http404("no such environment, or not visible to this user")
+        raise _not_visible(
+            "environment",
+            Environment.objects.select_related("application").filter(
+                application__application_id=application_id, environment_id=environment_id
+            ),
+        )
     return environment
 
 
@@ -252,16 +275,17 @@ def visible_deployment(
 ) -> Deployment:
     deployment = find_deployment(user, application_id, environment_id, deployment_number)
     if deployment is None:
-        raise Http404("no such deployment, or not visible to this user")
+        raise _not_visible(
+            "deployment", deployments_by_key(application_id, environment_id, deployment_number)
+        )
     return deployment
 
 
 def visible_stop_request(user: User, stop_request_id: int) -> StopRequest:
-    stop_request = (
-        StopRequest.objects.select_related("deployment__environment__application__account", "requested_by")
-        .filter(pk=stop_request_id, deployment__environment__application__in=applications_for(user))
-        .first()
-    )
+    requests = StopRequest.objects.select_related(
+        "deployment__environment__application__account", "requested_by"
+    ).filter(pk=stop_request_id)
+    stop_request = requests.filter(deployment__environment__application__in=applications_for(user)).first()
     if stop_request is None:
-        raise Http404("no such stop request, or not visible to this user")
+        raise _not_visible("stop request", requests)
     return stop_request

@@ -115,14 +115,43 @@ def _notify_on_commit(stop_request_id: int, event: str) -> None:
     publish_on_commit(tasks.notify_stop_request, stop_request_id=stop_request_id, event=event)
 
 
-def _transition(stop_request: StopRequest, *, from_statuses, to_status: str, **fields) -> bool:
-    """Compare-and-swap the status; True if this caller made the transition."""
-    changed = StopRequest.objects.filter(pk=stop_request.pk, status__in=list(from_statuses)).update(
-        status=to_status, version=F("version") + 1, **fields
-    )
+def _transition(
+    stop_request: StopRequest, *, from_statuses, to_status: str, where: Q | None = None, **fields
+) -> bool:
+    """Compare-and-swap the status (and `where`, when given); True if this caller made the transition."""
+    rows = StopRequest.objects.filter(pk=stop_request.pk, status__in=list(from_statuses))
+    if where is not None:
+        rows = rows.filter(where)
+    changed = rows.update(status=to_status, version=F("version") + 1, **fields)
     if changed:
         stop_request.refresh_from_db()
     return changed == 1
+
+
+def _expire(stop_request: StopRequest, *, why: str, source: str, where: Q | None = None) -> bool:
+    """End a request whose time ran out (pending or approved, never one already sent to AppConfig): the
+    compare-and-swap, its audit record (system actor) and the requester's notification. True if this caller
+    expired it. Runs in the caller's transaction, or its own."""
+    with transaction.atomic():
+        if not _transition(
+            stop_request,
+            from_statuses=[StopStatus.PENDING, StopStatus.APPROVED],
+            to_status=StopStatus.EXPIRED,
+            where=where,
+            finished_at=timezone.now(),
+            outcome=why,
+        ):
+            return False
+        record(action="stop.expired", target=stop_request, reason=why, source=source)
+        _notify_on_commit(stop_request.pk, "outcome")
+    return True
+
+
+def _has_expired(stop_request: StopRequest, now=None) -> bool:
+    return stop_request.expires_at <= (now or timezone.now())
+
+
+EXPIRED_WHY = "No quorum of approvals before the request expired."
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -184,6 +213,9 @@ def _create_request(
     required = 0 if break_glass else environment.approvals_required
     now = timezone.now()
     with transaction.atomic():
+        superseded = (
+            _supersede_pending(deployment, user=user, request=request, source=source) if break_glass else None
+        )
         stop_request = StopRequest.objects.create(
             deployment=deployment,
             kind=kind,
@@ -203,7 +235,12 @@ def _create_request(
             request=request,
             target=stop_request,
             reason=reason,
-            details={"kind": kind, "state": deployment.state, "approvals_required": required},
+            details={
+                "kind": kind,
+                "state": deployment.state,
+                "approvals_required": required,
+                **({"supersedes": superseded.pk} if superseded else {}),
+            },
             source=source,
         )
         if required == 0:
@@ -221,6 +258,32 @@ def _create_request(
         else:
             _notify_on_commit(stop_request.pk, "pending")
     return stop_request
+
+
+def _supersede_pending(deployment: Deployment, *, user, request, source: str) -> StopRequest | None:
+    """A break-glass stop does not wait behind a request still waiting for approvals: that request ends
+    superseded (audited, its requester told) in the break-glass request's transaction. One already approved
+    or running is left alone: a stop is on its way."""
+    pending = (
+        StopRequest.objects.select_for_update()
+        .filter(deployment=deployment, status=StopStatus.PENDING)
+        .select_related("deployment__environment__application")
+        .first()
+    )
+    if pending is None:
+        return None
+    why = f"Superseded by a break-glass stop by {user.get_username()}."
+    if not _transition(
+        pending,
+        from_statuses=[StopStatus.PENDING],
+        to_status=StopStatus.SUPERSEDED,
+        finished_at=timezone.now(),
+        outcome=why,
+    ):
+        return None
+    record(action="stop.superseded", actor=user, request=request, target=pending, reason=why, source=source)
+    _notify_on_commit(pending.pk, "outcome")
+    return pending
 
 
 def stop_request_create(
@@ -307,22 +370,32 @@ def _decide(
     comment = comment.strip()
     if verdict == StopDecision.Verdict.REJECT and not comment:
         raise StopError("Say why you reject the request.")
+    expired = False
     try:
         with transaction.atomic():
             locked = _locked(stop_request)
-            if locked.status != StopStatus.PENDING:
+            if locked.status == StopStatus.PENDING and _has_expired(locked):
+                # Beat may not have got to it yet: expire it here, under the lock; the refusal is raised
+                # once the expiry has committed.
+                expired = _expire(locked, why=EXPIRED_WHY, source=source)
+            elif locked.status != StopStatus.PENDING:
                 raise StopConflict(
                     f"This request is {locked.get_status_display().lower()}; it cannot be {attempted}d."
                 )
-            StopDecision.objects.create(stop_request=locked, user=user, verdict=verdict, comment=comment)
-            # A decision changes what the panel and the queue show, even when it moves no status.
-            StopRequest.objects.filter(pk=locked.pk).update(version=F("version") + 1)
-            if verdict == StopDecision.Verdict.APPROVE:
-                _approved(locked, user=user, comment=comment, request=request, source=source)
             else:
-                _rejected(locked, user=user, comment=comment, request=request, source=source)
+                StopDecision.objects.create(stop_request=locked, user=user, verdict=verdict, comment=comment)
+                # A decision changes what the panel and the queue show, even when it moves no status.
+                StopRequest.objects.filter(pk=locked.pk).update(version=F("version") + 1)
+                if verdict == StopDecision.Verdict.APPROVE:
+                    _approved(locked, user=user, comment=comment, request=request, source=source)
+                else:
+                    _rejected(locked, user=user, comment=comment, request=request, source=source)
     except IntegrityError:
         raise StopConflict("You have already decided on this request.") from None
+    if expired:
+        raise StopConflict(
+            f"This request expired before it was {attempted}d; ask for the stop again if needed."
+        )
     stop_request.refresh_from_db()
     return stop_request
 
@@ -407,22 +480,13 @@ def stop_requests_expire() -> int:
     )
     for stop_request in pending:
         if stop_request.expires_at <= now:
-            why = "No quorum of approvals before the request expired."
+            why = EXPIRED_WHY
         elif not covers(stop_request.kind, stop_request.deployment.state):
             why = f"The deployment is now {stop_request.deployment.state}, which this request does not cover."
         else:
             continue
-        with transaction.atomic():
-            if _transition(
-                stop_request,
-                from_statuses=[StopStatus.PENDING],
-                to_status=StopStatus.EXPIRED,
-                finished_at=now,
-                outcome=why,
-            ):
-                record(action="stop.expired", target=stop_request, reason=why, source="beat")
-                _notify_on_commit(stop_request.pk, "outcome")
-                expired += 1
+        if _expire(stop_request, why=why, source="beat", where=Q(status=StopStatus.PENDING)):
+            expired += 1
     return expired
 
 
@@ -483,8 +547,22 @@ def _judge(stop_request: StopRequest, answer: dict) -> _Verdict:
 
 
 def _claim(stop_request_id: int, now) -> StopRequest | None:
-    """approved -> executing, or take over an executing request whose worker fell silent past the lease."""
+    """approved -> executing, or take over an executing request whose worker fell silent past the lease.
+    An approved request whose time ran out before any worker took it (a broker down for longer than the
+    request's lifetime) ends expired instead: the situation it was approved for may be long gone. One that
+    was already sent to AppConfig is always taken over and reconciled, never expired."""
     lease_lapsed = now - timedelta(seconds=settings.STOP_EXECUTION_LEASE_SECONDS)
+    stale = StopRequest.objects.filter(
+        pk=stop_request_id, status=StopStatus.APPROVED, expires_at__lte=now
+    ).first()
+    if stale is not None:
+        _expire(
+            stale,
+            why="Approved, but no worker could run it before the request expired; ask again if still needed.",
+            source="worker",
+            where=Q(status=StopStatus.APPROVED, expires_at__lte=now),
+        )
+        return None
     claimed = StopRequest.objects.filter(
         Q(status=StopStatus.APPROVED) | Q(status=StopStatus.EXECUTING, claimed_at__lt=lease_lapsed),
         pk=stop_request_id,

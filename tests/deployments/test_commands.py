@@ -1,6 +1,10 @@
 """manage.py sync_appconfig and manage.py roles: output, effects, and one readable line on bad input."""
 
+import os
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -88,3 +92,54 @@ def test_it_refuses_bad_role_arguments(make_user, args, message):
     make_user(username="ops")
     with pytest.raises(CommandError, match=message):
         call_command("roles", *args, stdout=StringIO(), stderr=StringIO())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["grant", "ops", "approver", "--application", ""], "--application is empty"),
+        (["grant", "ops", "approver", "--application", "  "], "--application is empty"),
+        (["revoke", "ops", "approver", "--application", ""], "--application is empty"),
+        (["grant", "ops", "superhero"], "unknown role 'superhero'"),
+        (["grant", "ghost", "approver"], "no user named 'ghost'"),
+        (["grant", "ops", "approver", "--account", "test"], "--account needs --application"),
+    ],
+)
+@pytest.mark.django_db(transaction=True)  # the command runs in another process: it must see the user
+def test_it_refuses_an_empty_application_or_unknown_role_in_one_line_with_exit_1(make_user, args, message):
+    """Protects against `roles grant NAME ROLE --application ''` granting the role for every application."""
+    make_user(username="ops")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "roles", *args],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "DATABASE_URL": _database_url()},
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not RoleGrant.objects.filter(user__username="ops").exists()
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return f"sqlite:///{db['NAME']}"
+
+
+def test_it_names_the_account_when_an_application_id_is_in_two(make_user):
+    from tests.factories import AccountFactory, ApplicationFactory
+
+    user = make_user(username="ops")
+    ApplicationFactory(application_id="twin123", account=AccountFactory(name="one"))
+    second = ApplicationFactory(application_id="twin123", account=AccountFactory(name="two"))
+    with pytest.raises(CommandError, match=r"several accounts \(one, two\): add --account NAME"):
+        call_command("roles", "grant", "ops", "approver", "--application", "twin123", stdout=StringIO())
+    call_command(
+        "roles", "grant", "ops", "approver", "--application", "twin123", "--account", "two", stdout=StringIO()
+    )
+    assert RoleGrant.objects.get(user=user).application == second

@@ -359,3 +359,78 @@ def test_it_relays_approved_requests_nobody_claimed(live, operator, enqueued, se
     services.stop_request_execute(stop_request_id=request.pk)  # the takeover
     request.refresh_from_db()
     assert request.status == StopStatus.SUCCEEDED
+
+
+def _expire_now(request: StopRequest) -> None:
+    StopRequest.objects.filter(pk=request.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+
+@pytest.mark.parametrize("decide", ["approve", "reject"])
+def test_it_refuses_to_decide_an_expired_request_before_beat_expires_it(
+    live, operator, approver, emulator, enqueued, decide
+):
+    """Protects against an approval of a request past its TTL rolling the deployment back (beat's expiry
+    had not run yet)."""
+    request = services.stop_request_create(deployment=live, user=operator, reason="bad")
+    _expire_now(request)
+    service = services.stop_request_approve if decide == "approve" else services.stop_request_reject
+    with pytest.raises(services.StopConflict, match="expired before it was"):
+        service(stop_request=request, user=approver, comment="too late")
+
+    request.refresh_from_db()
+    assert request.status == StopStatus.EXPIRED and not request.decisions.exists()
+    assert _actions(stop_request_id=request.pk)[-1] == "stop.expired"
+    assert enqueued["execute"] == []
+    assert services.stop_request_execute(stop_request_id=request.pk) is None
+    assert emulator.counters().get("StopDeployment", 0) == 0
+
+
+def test_it_expires_an_approved_request_no_worker_claimed_in_time(
+    live, operator, emulator, enqueued, django_capture_on_commit_callbacks
+):
+    """Protects against a stop approved an hour ago (broker down) running long after the situation it was
+    approved for: claim refuses it, ends it expired, and tells the requester."""
+    set_policy(live, 0)
+    request = services.stop_request_create(deployment=live, user=operator, reason="bad")
+    _expire_now(request)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.stop_request_execute(stop_request_id=request.pk) is None
+
+    request.refresh_from_db()
+    assert request.status == StopStatus.EXPIRED and "no worker could run it" in request.outcome
+    assert _actions(stop_request_id=request.pk)[-1] == "stop.expired"
+    assert (request.pk, "outcome") in enqueued["notify"]
+    assert emulator.counters().get("StopDeployment", 0) == 0
+
+
+def test_it_lets_break_glass_supersede_a_pending_request(
+    live, operator, make_user, emulator, enqueued, django_capture_on_commit_callbacks
+):
+    """Protects the emergency path: a request waiting for two approvals no longer blocks a break-glass stop
+    (it used to answer 409 "already open" for up to the TTL)."""
+    set_policy(live, 2)
+    waiting = services.stop_request_create(deployment=live, user=operator, reason="slow approvers")
+    breaker = make_user(Role.BREAK_GLASS, username="breaker")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        now = services.stop_request_create(deployment=live, user=breaker, reason="outage", break_glass=True)
+
+    waiting.refresh_from_db()
+    assert waiting.status == StopStatus.SUPERSEDED and "break-glass stop by breaker" in waiting.outcome
+    assert now.status == StopStatus.APPROVED and enqueued["execute"] == [now.pk]
+    assert (waiting.pk, "outcome") in enqueued["notify"]
+    superseded = AuditEvent.objects.get(stop_request_id=waiting.pk, action="stop.superseded")
+    assert superseded.actor_username == "breaker"
+    services.stop_request_execute(stop_request_id=now.pk)
+    assert emulator.counters()["StopDeployment"] == 1
+
+
+def test_it_leaves_an_approved_request_alone_for_break_glass(live, operator, make_user, enqueued):
+    set_policy(live, 0)
+    running = services.stop_request_create(deployment=live, user=operator, reason="bad")
+    breaker = make_user(Role.BREAK_GLASS, username="breaker")
+    with pytest.raises(services.StopConflict, match="already open"):
+        services.stop_request_create(deployment=live, user=breaker, reason="outage", break_glass=True)
+    running.refresh_from_db()
+    assert running.status == StopStatus.APPROVED

@@ -1,4 +1,8 @@
-"""manage.py roles grant|revoke USERNAME ROLE [--application ID] | roles list [USERNAME]"""
+"""manage.py roles grant|revoke USERNAME ROLE [--application ID [--account NAME]] | roles list [USERNAME]
+
+A mistake is one line and exit 1, and changes nothing: an unknown user or role, an empty or unknown
+--application (an empty value once granted the role for every application), an application id that several
+accounts share without --account."""
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -15,8 +19,9 @@ class Command(BaseCommand):
         for action in ("grant", "revoke"):
             p = sub.add_parser(action)
             p.add_argument("username")
-            p.add_argument("role", choices=Role.values)
+            p.add_argument("role", help=f"one of {', '.join(Role.values)}")
             p.add_argument("--application", help="AppConfig application id; omit for all applications")
+            p.add_argument("--account", help="the console account, when several have that application id")
         p = sub.add_parser("list")
         p.add_argument("username", nargs="?")
 
@@ -25,7 +30,9 @@ class Command(BaseCommand):
             self._list(options.get("username"))
             return
         user = self._user(options["username"])
-        application = self._application(options.get("application"))
+        if options["role"] not in Role.values:
+            raise CommandError(f"unknown role {options['role']!r}; roles are: {', '.join(Role.values)}")
+        application = self._application(options.get("application"), options.get("account"))
         scope = f"application {application.application_id}" if application else "all applications"
         try:
             if action == "grant":
@@ -46,15 +53,28 @@ class Command(BaseCommand):
         except get_user_model().DoesNotExist:
             raise CommandError(f"no user named {username!r}") from None
 
-    def _application(self, application_id: str | None) -> Application | None:
-        if not application_id:
+    def _application(self, application_id: str | None, account: str | None) -> Application | None:
+        if application_id is None:  # omitted: every application; an empty value is a mistake, not "all"
+            if account is not None:
+                raise CommandError("--account needs --application")
             return None
-        matches = list(Application.objects.filter(application_id=application_id))
-        if not matches:
-            raise CommandError(f"no application with id {application_id!r} (run sync_appconfig first?)")
-        if len(matches) > 1:
-            raise CommandError(f"application id {application_id!r} exists in several accounts")
-        return matches[0]
+        if not application_id.strip():
+            raise CommandError("--application is empty: name an application, or omit it for all applications")
+        matches = Application.objects.filter(application_id=application_id).select_related("account")
+        if account is not None:
+            matches = matches.filter(account__name=account)
+        found = list(matches)
+        if not found:
+            where = f" in account {account!r}" if account is not None else ""
+            raise CommandError(
+                f"no application with id {application_id!r}{where} (run sync_appconfig first?)"
+            )
+        if len(found) > 1:
+            names = ", ".join(sorted(a.account.name for a in found))
+            raise CommandError(
+                f"application id {application_id!r} exists in several accounts ({names}): add --account NAME"
+            )
+        return found[0]
 
     def _list(self, username: str | None) -> None:
         grants = RoleGrant.objects.select_related("user", "group", "application").order_by(
