@@ -24,6 +24,10 @@ class Action(models.TextChoices):
     AUTH_LOGIN = "auth.login"
     AUTH_LOGIN_FAILED = "auth.login_failed"
     AUTH_LOGOUT = "auth.logout"
+    # The login throttle: a username or client address locked out after too many failures (details: the
+    # count), and an administrator or command removing that lock before the cool-off ends.
+    AUTH_LOCKED_OUT = "auth.locked_out"
+    AUTH_UNLOCKED = "auth.unlocked"
     ROLE_GRANTED = "role.granted"
     ROLE_REVOKED = "role.revoked"
     SYNC_REQUESTED = "sync.requested"

@@ -6,6 +6,7 @@ production (DEBUG off, a secret required) except where the dev runner (`make run
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -41,6 +42,7 @@ INSTALLED_APPS = [
     "template_partials",
     "deployments",
     "audit",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -56,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as axes asks: turns a request its handler marked as locked out into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -110,7 +114,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# The axes backend comes first: it refuses a locked-out username or address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -237,3 +245,28 @@ TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 AUDIT_VERIFY_INTERVAL_SECONDS = env_int("AUDIT_VERIFY_INTERVAL_SECONDS", 300, minimum=10)
 # Events per page on /audit/.
 AUDIT_PAGE_SIZE = env_int("AUDIT_PAGE_SIZE", 50, minimum=10, maximum=500)
+
+# --- Login throttle (django-axes; portal/lockout.py) ---
+# LOGIN_FAILURE_LIMIT failed sign-ins for one username, or from one client address, within
+# LOGIN_LOCKOUT_SECONDS lock that username, or that address, out for LOGIN_LOCKOUT_SECONDS after the last
+# counted failure. Counted in the database, so the limit holds across web processes.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=100)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=60)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_LOCKOUT_SECONDS)
+# Per username and, separately, per client address (not only their combination): a password sprayed over
+# many usernames from one address, and one username tried from many addresses, are both stopped.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A successful sign-in forgets that username's failures from that address (portal.lockout narrows axes'
+# reset, which would also forget the address's failures on other accounts).
+AXES_RESET_ON_SUCCESS = True
+# Attempts refused during a lockout are not counted: the lockout ends LOGIN_LOCKOUT_SECONDS after it began,
+# and a client hammering the page cannot grow the throttle's record (axes appends every counted attempt's
+# form data to it) or keep the lock on forever.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HANDLER = "portal.lockout.AuditedAxesHandler"
+AXES_CLIENT_IP_CALLABLE = "portal.lockout.client_address"  # the audit trail's address (TRUSTED_PROXIES)
+AXES_USERNAME_CALLABLE = "portal.lockout.attempted_username"
+AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
+# Successful sign-ins are in the audit trail already; axes' own log of them would be a second copy.
+AXES_DISABLE_ACCESS_LOG = True
