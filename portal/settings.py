@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "deployments",
     "audit",
     "axes",
+    "csp",  # for its system checks; the header comes from its middleware
 ]
 
 MIDDLEWARE = [
@@ -50,6 +51,7 @@ MIDDLEWARE = [
     "audit.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -146,6 +148,26 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): the console's own files only; no inline script or style anywhere
+# (htmx is configured for it in base.html's htmx-config, and console.js compiles the one hx-trigger filter
+# the pages use). Violations are reported to CSP_REPORT_URI when it is set. Read into a lower-case name:
+# django-csp's checks refuse a CSP_REPORT_URI setting, the name of its pre-4.0 API.
+csp_report_uri = env_str("CSP_REPORT_URI")
+if csp_report_uri and not csp_report_uri.startswith(("https://", "http://", "/")):
+    raise ImproperlyConfigured(f"CSP_REPORT_URI must be an http(s) URL or a path, not {csp_report_uri!r}")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "report-uri": csp_report_uri or None,
+    }
+}
 
 # Redis: the Celery broker. Without REDIS_URL, `make run` starts an embedded server on this port.
 EMBEDDED_REDIS_PORT = env_int("EMBEDDED_REDIS_PORT", 6390, minimum=1, maximum=65535)
