@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.security.PrivateCacheMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as axes asks: turns a request its handler marked as locked out into the lockout page.
     "axes.middleware.AxesMiddleware",

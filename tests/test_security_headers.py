@@ -131,3 +131,32 @@ def test_it_ships_console_js_that_compiles_the_filter_the_pages_use():
         source = script.read()
     assert "triggerSpecsCache" in source
     assert "document.visibilityState === 'visible'" in source.replace("\\.", ".")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cache-Control: nothing a signed-in user sees is kept by a shared cache or written to the browser's disk
+
+
+def _cache_control(response) -> set[str]:
+    return {part.strip() for part in response.get("Cache-Control", "").split(",") if part.strip()}
+
+
+def test_it_keeps_pages_for_signed_in_users_private_and_unstored(client_for, everyone, live_deployment):
+    client = client_for(everyone)
+    for response in (
+        client.get("/"),
+        client.get("/", headers={"HX-Request": "true"}),
+        client.get(live_deployment.get_absolute_url()),
+        client.get("/applications/nosuch1/"),
+        client.get("/audit/"),
+    ):
+        assert {"private", "no-store"} <= _cache_control(response), response.request["PATH_INFO"]
+
+
+def test_it_leaves_a_cache_control_the_view_chose(client_for, viewer):
+    response = client_for(viewer).get("/healthz")
+    assert response["Cache-Control"] == "max-age=0, no-cache, no-store, must-revalidate, private"
+
+
+def test_it_leaves_responses_to_anonymous_visitors_alone(client):
+    assert "Cache-Control" not in client.get("/")  # the redirect to the sign-in page
