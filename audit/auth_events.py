@@ -1,13 +1,13 @@
 """Events of signing in and out: receivers of Django's auth signals (connected in AuditConfig.ready), and the
 login throttle's lockouts and unlocks (called by `portal.lockout`).
 
-One event per login and logout. Failed logins are aggregated, so that hammering the login page cannot grow
-the append-only trail without limit: the throttle counts failures per username and per client address over
-a cool-off window and, before it checks a password, leaves the count so far on the request
-(FAILURES_BEFORE_ATTR). Only the first failure of a window is recorded; the lockout that follows records
-the count, and unlocks by an administrator or a command are recorded too. A failure the throttle did not
-count (no request, throttle off) is recorded on its own. A failed login records the username that was tried
-(bounded), never the password."""
+One event per login and logout; a logout the console made (a session that timed out) says why. Failed
+logins are aggregated, so that hammering the login page cannot grow the append-only trail without limit:
+the throttle counts failures per username and per client address over a cool-off window and, before it
+checks a password, leaves the count so far on the request (FAILURES_BEFORE_ATTR). Only the first failure of
+a window is recorded; the lockout that follows records the count, and unlocks by an administrator or a
+command are recorded too. A failure the throttle did not count (no request, throttle off) is recorded on its
+own. A failed login records the username that was tried (bounded), never the password."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ USERNAME_MAX_CHARS = 150
 # Set on the request by the login throttle (portal.lockout) before the password is checked: how many
 # failures it had counted in the current window for this username or this address (the larger).
 FAILURES_BEFORE_ATTR = "login_failures_before"
+_LOGOUT_CAUSE_ATTR = "audit_logout_cause"
 
 
 def _source(request) -> str:
@@ -33,10 +34,24 @@ def login(sender, request, user, **kwargs: Any) -> None:
     record(action=Action.AUTH_LOGIN, actor=user, request=request, source=_source(request))
 
 
+def mark_logout_cause(request, *, cause: str, reason: str) -> None:
+    """Say why the logout about to happen on `request` happens (a session timing out, not the person
+    signing out), for its event: `cause` is a fixed word (details), `reason` a sentence."""
+    setattr(request, _LOGOUT_CAUSE_ATTR, (cause, reason))
+
+
 def logout(sender, request, user, **kwargs: Any) -> None:
     if user is None:  # logging out without being logged in changes nothing
         return
-    record(action=Action.AUTH_LOGOUT, actor=user, request=request, source=_source(request))
+    cause, reason = getattr(request, _LOGOUT_CAUSE_ATTR, ("", ""))
+    record(
+        action=Action.AUTH_LOGOUT,
+        actor=user,
+        request=request,
+        reason=reason,
+        details={"cause": cause} if cause else None,
+        source=_source(request),
+    )
 
 
 def login_failed(sender, credentials: dict, request=None, **kwargs: Any) -> None:

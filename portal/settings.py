@@ -56,11 +56,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Django's, with a client redirect for htmx requests.
+    "portal.sessions.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.security.PrivateCacheMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After the session, the user, messages and request.htmx, which it uses.
+    "portal.sessions.SessionTimeoutMiddleware",
     # Last, as axes asks: turns a request its handler marked as locked out into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -148,6 +151,14 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
+# A session ends after SESSION_IDLE_TIMEOUT seconds without the person doing anything (background polls do not
+# count) and SESSION_ABSOLUTE_LIFETIME seconds after sign-in in any case (portal/sessions.py). The cookie and
+# the stored session expire with the absolute lifetime too, instead of Django's two weeks.
+SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 30 * 60, minimum=60)
+SESSION_ABSOLUTE_LIFETIME = env_int("SESSION_ABSOLUTE_LIFETIME", 12 * 3600, minimum=60)
+if SESSION_ABSOLUTE_LIFETIME < SESSION_IDLE_TIMEOUT:
+    raise ImproperlyConfigured("SESSION_ABSOLUTE_LIFETIME must be at least SESSION_IDLE_TIMEOUT")
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_LIFETIME
 X_FRAME_OPTIONS = "DENY"
 
 # Content-Security-Policy (django-csp): the console's own files only; no inline script or style anywhere

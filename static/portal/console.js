@@ -2,7 +2,7 @@
 // `defer`, after htmx and before htmx processes the page, and re-applied after every htmx swap.
 //  - Times are rendered in UTC by the server; on hover, show the viewer's own local time too.
 //  - Relative times ("3 minutes ago", elements with data-since) are kept current between server renders.
-//  - htmx under the Content-Security-Policy (below).
+//  - htmx under the Content-Security-Policy, and the person's own htmx requests marked (below).
 (function () {
   "use strict";
 
@@ -25,6 +25,14 @@
       }
       return cache[trigger];
     }
+  });
+
+  // The idle timeout (portal/sessions.py) counts only what the person does. htmx requests that a real browser
+  // event triggered (a click, typing, a submit) say so; polls, lazy loads and history restores don't, so a
+  // page left open and polling still times out.
+  document.addEventListener("htmx:configRequest", function (evt) {
+    var cause = evt.detail.triggeringEvent;
+    if (cause && cause.isTrusted) evt.detail.headers["X-Console-Activity"] = "user";
   });
 
   function plural(n, unit) { return n + " " + unit + (n === 1 ? "" : "s"); }

@@ -1,6 +1,7 @@
 """The console under its Content-Security-Policy in a real browser (security review, issue 12, finding 3):
 every page loads with the policy, without a single violation or console error; live regions poll without
-eval, and pause while the tab is hidden, as their trigger filter says."""
+eval, and pause while the tab is hidden, as their trigger filter says. And for the idle timeout: the
+person's own htmx requests are marked as activity, polls are not."""
 
 from __future__ import annotations
 
@@ -103,4 +104,20 @@ def test_it_pauses_polling_while_the_tab_is_hidden(watched, live_server, in_prog
     page.evaluate("delete document.visibilityState")
     page.wait_for_timeout(4_500)
     assert len(htmx_requests) > hidden_from, "polls did not resume when the tab came back"
+    assert problems == []
+
+
+def test_it_marks_the_persons_htmx_requests_as_activity_and_not_the_polls(watched, live_server, in_progress):
+    page, problems, htmx_requests = watched
+    log_in(page, live_server, "policy")
+    page.wait_for_timeout(2_500)  # the dashboard polls while a deployment is in progress
+    polls = list(htmx_requests)
+    assert polls, "the dashboard did not poll"
+    assert all("x-console-activity" not in poll.headers for poll in polls)
+
+    page.goto(f"{live_server.url}/applications/")
+    with page.expect_request(lambda request: "q=pay" in request.url) as searched:
+        page.locator("#q").fill("pay")
+    assert searched.value.headers.get("hx-request") == "true"
+    assert searched.value.headers.get("x-console-activity") == "user"
     assert problems == []
