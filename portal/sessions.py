@@ -51,6 +51,14 @@ def _duration(seconds: int) -> str:
     return f"{seconds} second{'' if seconds == 1 else 's'}"
 
 
+def start_clock(sender, request: HttpRequest | None, user, **kwargs) -> None:
+    """user_logged_in (connected in PortalConfig.ready): a session's lifetime and idle time start at
+    sign-in, a second sign-in in the same browser included."""
+    session = getattr(request, "session", None)
+    if session is not None:
+        session[STARTED_KEY] = session[ACTIVE_KEY] = int(time.time())
+
+
 class SessionTimeoutMiddleware:
     """Ends sessions idle for longer than SESSION_IDLE_TIMEOUT or older than SESSION_ABSOLUTE_LIFETIME.
 
@@ -64,18 +72,13 @@ class SessionTimeoutMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
             self._check(request, int(time.time()))
-        response = self.get_response(request)
-        if request.user.is_authenticated and STARTED_KEY not in request.session:
-            # Just signed in (the sign-in page's own request).
-            now = int(time.time())
-            request.session[STARTED_KEY] = request.session[ACTIVE_KEY] = now
-        return response
+        return self.get_response(request)
 
     def _check(self, request: HttpRequest, now: int) -> None:
         session = request.session
         started, active = session.get(STARTED_KEY), session.get(ACTIVE_KEY)
         if started is None or active is None:
-            # A session from before these limits (or made by force_login): its clock starts now.
+            # Signed in before these limits existed: its clock starts now.
             session[STARTED_KEY] = session[ACTIVE_KEY] = now
             return
         lifetime, idle_timeout = settings.SESSION_ABSOLUTE_LIFETIME, settings.SESSION_IDLE_TIMEOUT

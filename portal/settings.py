@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    "portal",  # only for its ready(): sessions' clocks start at sign-in
     "deployments",
     "audit",
     "axes",
