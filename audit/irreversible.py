@@ -40,3 +40,7 @@ class IrreversibleCreateModel(_Irreversible, migrations.CreateModel):
 
 class IrreversibleRunPython(_Irreversible, migrations.RunPython):
     pass
+
+
+class IrreversibleAlterField(_Irreversible, migrations.AlterField):
+    """For the action vocabulary's choices: a field's state changes, the trail's rows never do."""

@@ -24,8 +24,16 @@ class Action(models.TextChoices):
     AUTH_LOGIN = "auth.login"
     AUTH_LOGIN_FAILED = "auth.login_failed"
     AUTH_LOGOUT = "auth.logout"
+    # The login throttle: a username or client address locked out after too many failures (details: the
+    # count), and an administrator or command removing that lock before the cool-off ends.
+    AUTH_LOCKED_OUT = "auth.locked_out"
+    AUTH_UNLOCKED = "auth.unlocked"
     ROLE_GRANTED = "role.granted"
     ROLE_REVOKED = "role.revoked"
+    # An environment's stop policy (approvals required, critical) changed; details hold before and after.
+    POLICY_CHANGED = "policy.changed"
+    # A user's standing changed outside the roles: superuser, staff, active, groups, direct permissions.
+    USER_CHANGED = "user.changed"
     SYNC_REQUESTED = "sync.requested"
     AUDIT_VIEWED = "audit.viewed"
     AUDIT_EXPORTED = "audit.exported"

@@ -1,8 +1,12 @@
 """Probes for load balancers and orchestrators; the only pages served without login.
 
 /readyz never calls AWS itself (no request does): AppConfig counts as reachable when every enabled account's
-latest sync pass succeeded recently, which is what the pages' freshness depends on anyway.
+latest sync pass succeeded recently, which is what the pages' freshness depends on anyway. Anyone gets each
+component's state, `ok` or `failing`; why one fails (account names, AWS errors with account ids and role
+ARNs, internal addresses) is for signed-in users and the server's log only.
 """
+
+import logging
 
 import redis
 from django.conf import settings
@@ -13,6 +17,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from deployments.selectors import sync_health
+
+logger = logging.getLogger(__name__)
 
 
 @login_not_required
@@ -49,7 +55,7 @@ def _check_appconfig() -> str:
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     checks: dict[str, str] = {}
-    ready = True
+    details: dict[str, str] = {}
     for name, check in (
         ("database", _check_database),
         ("broker", _check_broker),
@@ -58,8 +64,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
         try:
             checks[name] = check()
         except Exception as exc:  # a probe reports every failure as data, never as a 500
-            checks[name] = f"failing: {exc}"
-            ready = False
-    return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
-    )
+            checks[name] = "failing"
+            details[name] = str(exc)
+            logger.warning("readiness: %s failing: %s", name, exc)
+    ready = not details
+    body: dict = {"status": "ok" if ready else "unavailable", "checks": checks}
+    if details and request.user.is_authenticated:
+        body["details"] = details
+    return JsonResponse(body, status=200 if ready else 503)

@@ -6,6 +6,7 @@ production (DEBUG off, a secret required) except where the dev runner (`make run
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -39,9 +40,12 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    "portal",  # only for its ready(): sessions' clocks start at sign-in
     "deployments",
     "audit",
     "stops",
+    "axes",
+    "csp",  # for its system checks; the header comes from its middleware
 ]
 
 MIDDLEWARE = [
@@ -49,16 +53,23 @@ MIDDLEWARE = [
     "audit.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Django's, with a client redirect for htmx requests.
+    "portal.sessions.LoginRequiredMiddleware",
     # After authentication: records the 404 answered for an object outside the user's scope.
     "audit.middleware.DeniedAccessMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.security.PrivateCacheMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After the session, the user, messages and request.htmx, which it uses.
+    "portal.sessions.SessionTimeoutMiddleware",
+    # Last, as axes asks: turns a request its handler marked as locked out into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # A failed CSRF check is a refused attempt like any other: recorded, then the console's 403 page.
@@ -116,7 +127,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# The axes backend comes first: it refuses a locked-out username or address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -143,7 +158,35 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
+# A session ends after SESSION_IDLE_TIMEOUT seconds without the person doing anything (background polls do not
+# count) and SESSION_ABSOLUTE_LIFETIME seconds after sign-in in any case (portal/sessions.py). The cookie and
+# the stored session expire with the absolute lifetime too, instead of Django's two weeks.
+SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 30 * 60, minimum=60)
+SESSION_ABSOLUTE_LIFETIME = env_int("SESSION_ABSOLUTE_LIFETIME", 12 * 3600, minimum=60)
+if SESSION_ABSOLUTE_LIFETIME < SESSION_IDLE_TIMEOUT:
+    raise ImproperlyConfigured("SESSION_ABSOLUTE_LIFETIME must be at least SESSION_IDLE_TIMEOUT")
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_LIFETIME
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): the console's own files only; no inline script or style anywhere
+# (htmx is configured for it in base.html's htmx-config, and console.js compiles the one hx-trigger filter
+# the pages use). Violations are reported to CSP_REPORT_URI when it is set. Read into a lower-case name:
+# django-csp's checks refuse a CSP_REPORT_URI setting, the name of its pre-4.0 API.
+csp_report_uri = env_str("CSP_REPORT_URI")
+if csp_report_uri and not csp_report_uri.startswith(("https://", "http://", "/")):
+    raise ImproperlyConfigured(f"CSP_REPORT_URI must be an http(s) URL or a path, not {csp_report_uri!r}")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "report-uri": csp_report_uri or None,
+    }
+}
 
 # Redis: the Celery broker. Without REDIS_URL, `make run` starts an embedded server on this port.
 EMBEDDED_REDIS_PORT = env_int("EMBEDDED_REDIS_PORT", 6390, minimum=1, maximum=65535)
@@ -210,7 +253,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+    "loggers": {
+        "botocore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        # axes says INFO at every start and sign-in; its warnings (failures, lockouts) stay.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # --- Stopping deployments ---
@@ -261,3 +309,28 @@ AUDIT_ANCHOR_FILE = env_str("AUDIT_ANCHOR_FILE")
 AUDIT_ANCHOR_WEBHOOK_URL = env_str("AUDIT_ANCHOR_WEBHOOK_URL")
 if AUDIT_ANCHOR_WEBHOOK_URL and not AUDIT_ANCHOR_WEBHOOK_URL.startswith(("https://", "http://")):
     raise ImproperlyConfigured("AUDIT_ANCHOR_WEBHOOK_URL must be an http:// or https:// URL")
+
+# --- Login throttle (django-axes; portal/lockout.py) ---
+# LOGIN_FAILURE_LIMIT failed sign-ins for one username, or from one client address, within
+# LOGIN_LOCKOUT_SECONDS lock that username, or that address, out for LOGIN_LOCKOUT_SECONDS after the last
+# counted failure. Counted in the database, so the limit holds across web processes.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=100)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=60)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_LOCKOUT_SECONDS)
+# Per username and, separately, per client address (not only their combination): a password sprayed over
+# many usernames from one address, and one username tried from many addresses, are both stopped.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A successful sign-in forgets that username's failures from that address (portal.lockout narrows axes'
+# reset, which would also forget the address's failures on other accounts).
+AXES_RESET_ON_SUCCESS = True
+# Attempts refused during a lockout are not counted: the lockout ends LOGIN_LOCKOUT_SECONDS after it began,
+# and a client hammering the page cannot grow the throttle's record (axes appends every counted attempt's
+# form data to it) or keep the lock on forever.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HANDLER = "portal.lockout.AuditedAxesHandler"
+AXES_CLIENT_IP_CALLABLE = "portal.lockout.client_address"  # the audit trail's address (TRUSTED_PROXIES)
+AXES_USERNAME_CALLABLE = "portal.lockout.attempted_username"
+AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
+# Successful sign-ins are in the audit trail already; axes' own log of them would be a second copy.
+AXES_DISABLE_ACCESS_LOG = True

@@ -19,7 +19,17 @@ LAYERS = [
     ["audit"],
     ["deployments"],
     ["stops"],
-    ["portal.urls", "portal.celery", "portal.wsgi", "portal.health", "portal.devrun", "portal.__init__"],
+    [
+        "portal.urls",
+        "portal.celery",
+        "portal.wsgi",
+        "portal.health",
+        "portal.devrun",
+        "portal.__init__",
+        "portal.apps",
+        "portal.sessions",
+        "portal.lockout",
+    ],
 ]
 
 

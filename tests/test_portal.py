@@ -1,4 +1,4 @@
-"""Project-level behaviour: login everywhere, probes, error pages, settings from the environment."""
+"""Project-level behaviour: login everywhere, error pages, settings from the environment."""
 
 import os
 import subprocess
@@ -31,36 +31,6 @@ def test_it_shows_a_proper_login_page_and_signs_in(client, viewer):
     )
     assert response.status_code == 302
     assert client.get("/").status_code == 200
-
-
-def test_it_answers_healthz_without_login(client):
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
-
-
-def test_it_reports_not_ready_until_appconfig_has_synced(client, account, settings, redis_url):
-    settings.CELERY_BROKER_URL = redis_url
-    response = client.get("/readyz")
-    assert response.status_code == 503
-    body = response.json()
-    assert body["checks"]["database"] == "ok"
-    assert body["checks"]["broker"] == "ok"
-    assert "never synced" in body["checks"]["appconfig"]
-
-    from deployments import sync
-
-    sync.sync_account(account=account)
-    assert client.get("/readyz").status_code == 200
-
-
-def test_it_reports_a_dead_broker(client, settings):
-    from portal.embedded import free_port
-
-    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"
-    response = client.get("/readyz")
-    assert response.status_code == 503
-    assert response.json()["checks"]["broker"].startswith("failing:")
 
 
 def test_it_shows_the_sync_problem_on_the_dashboard(client_for, viewer, account, emulator):

@@ -1,5 +1,6 @@
-"""Logins, failed logins and logouts, through Django's auth signals: one event each, the admin's login
-page included; a failed login keeps the username tried and never the password."""
+"""Logins, failed logins and logouts, through Django's auth signals: one event each (a failed login: the first
+of its throttle window, see tests/test_security_login.py), the admin's login page included; a failed login
+keeps the username tried and never the password."""
 
 from __future__ import annotations
 
