@@ -23,6 +23,7 @@ from audit import chain
 from audit.middleware import current_request, request_id_for
 from audit.models import Action, AuditEvent, Outcome, Source
 from portal import http
+from portal.commands import os_user
 
 # pg_advisory_xact_lock key that serialises appends on PostgreSQL ("audit" in ASCII). Held until the
 # caller's transaction ends, so two writers can never read the same last hash.
@@ -179,7 +180,10 @@ def record(
         "user_agent": _text(seen.META.get("HTTP_USER_AGENT"), 512) if seen is not None else "",
         "request_id": _text(_request_id(seen), 64) if seen is not None else "",
         "reason": _text(reason, REASON_MAX_CHARS),
-        "details": _details(details),
+        # A command has no console user behind it: say which operating-system user ran it.
+        "details": _details(
+            {**(details or {}), "os_user": os_user()} if source == Source.COMMAND else details
+        ),
     }
     with transaction.atomic():
         _lock_chain()

@@ -11,7 +11,6 @@ from django.db import transaction
 from audit.records import record
 from deployments.access import PERMISSION_MODELS, ROLE_PERMISSIONS
 from deployments.models import Application, Role, RoleGrant
-from portal.commands import os_user
 
 
 def ensure_roles(**kwargs) -> None:
@@ -102,6 +101,4 @@ def _audit_details(user: AbstractBaseUser, role: str, application: Application |
         "role": role,
         "all_applications": not application,
     }
-    if via == "command":  # no console user ran it: say which operating-system user did
-        details["os_user"] = os_user()
     return details

@@ -23,6 +23,7 @@ from audit.models import AuditEvent
 from deployments import sync
 from deployments.management import cli
 from deployments.models import Deployment, Role, StopRequest, StopStatus
+from portal.commands import os_user
 from stops import services
 from stops.management.commands import stop_deployment
 from tests.deployments.seeding import make_target, start
@@ -815,3 +816,14 @@ def test_it_exits_254_from_a_real_process_for_an_unknown_user(process_env):
 def test_it_prints_the_skeleton_from_a_real_process(process_env):
     done = manage(process_env, "--generate-cli-skeleton")
     assert (done.returncode, done.stdout, done.stderr) == (0, INPUT_SKELETON, "")
+
+
+def test_it_records_the_operating_system_user_on_every_event_it_writes(live, operator, emulator):
+    """Protects the record of who acted: `stop_deployment --user operator` named the console user but not
+    the operating-system user who ran the command."""
+    set_policy(live, 1)
+    result = run(*ids(live), *as_user())
+    assert result.code == 0
+    events = AuditEvent.objects.filter(source="command")
+    assert events.exists()
+    assert all(json.loads(event.details)["os_user"] == os_user() for event in events)

@@ -316,3 +316,29 @@ def test_it_counts_a_request_in_the_viewers_queue_only_where_they_may_decide(cli
     client.force_login(scoped)
     waiting = list(client.get(reverse("stop_request_queue")).context["waiting"])
     assert waiting == [mine] and elsewhere not in waiting
+
+
+@pytest.mark.parametrize(
+    "evil",
+    ["/\\evil.example/", "/\t/evil.example/", "//evil.example/", "https://evil.example/", "javascript:x"],
+)
+def test_it_never_follows_a_next_off_the_site(client, operator, approver, deployment, evil):
+    """Protects against an open redirect through the stop forms' `next` (`/\\evil.example/` and a raw tab
+    were followed)."""
+    stop_request = _request(deployment, operator)
+    client.force_login(approver)
+    response = client.post(
+        reverse("stop_request_approve", args=[stop_request.pk]), {"comment": "ok", "next": evil}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("stop_request_queue")
+
+
+def test_it_follows_a_next_on_the_site(client, operator, approver, deployment):
+    stop_request = _request(deployment, operator)
+    client.force_login(approver)
+    target = deployment.get_absolute_url()
+    response = client.post(
+        reverse("stop_request_approve", args=[stop_request.pk]), {"comment": "ok", "next": target}
+    )
+    assert response["Location"] == target
