@@ -316,7 +316,8 @@ class RoleGrant(models.Model):
     """A role (a Group and its permissions) granted to a user for every application or for one."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_grants")
-    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="role_grants")
+    # PROTECT: deleting a role group would silently revoke every grant of it (no role.revoked events).
+    group = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="role_grants")
     # Null: every application of every account, present and future.
     application = models.ForeignKey(
         Application, on_delete=models.CASCADE, related_name="role_grants", null=True, blank=True
