@@ -27,7 +27,7 @@ from audit.selectors import events_for_deployment
 from deployments import access, selectors
 from deployments.access import SYNC_NOW, request_access, user_may, visible_application, visible_environment
 from deployments.charts import progress_chart
-from deployments.enqueue import deployment_details_request, environment_sync_request
+from deployments.enqueue import DELAYED, QUEUED, deployment_details_request, environment_sync_request
 from deployments.forms import (
     ApplicationFilterForm,
     DashboardPollForm,
@@ -127,9 +127,15 @@ def environment_sync(request: HtmxHttpRequest, application_id: str, environment_
     environment = visible_environment(request.user, application_id, environment_id)
     if not user_may(request.user, SYNC_NOW, environment.application):
         return forbidden(request, permission=SYNC_NOW, target=environment, attempted="sync now")
-    queued = environment_sync_request(environment=environment, request=request)
+    outcome = environment_sync_request(environment=environment, request=request)
+    queued = outcome == QUEUED
     if queued:
         message = f"Sync of {environment.name} requested; new deployments appear within seconds."
+    elif outcome == DELAYED:
+        message = (
+            f"Sync of {environment.name} recorded, but the task queue cannot be reached right now; "
+            "the next scheduled pass brings new deployments."
+        )
     else:
         message = f"A sync of {environment.name} was requested moments ago; it is on its way."
     if is_partial(request):
@@ -158,11 +164,12 @@ def deployment_detail(
     else:
         deployment = _page_deployment(request, application_id, environment_id, deployment_number)
     live = selectors.deployment_is_live(deployment)
+    delayed = False
     if deployment.details_fetched_at is None and not deployment.details_error:
-        deployment_details_request(deployment=deployment)
+        delayed = deployment_details_request(deployment=deployment) == DELAYED
     if polled and held == deployment.version:
         return HttpResponse(status=204) if live else HttpResponseStopPolling()
-    context = _deployment_context(request, deployment, live)
+    context = _deployment_context(request, deployment, live) | {"details_delayed": delayed}
     if not polled:
         permissions = request_access(request).on(deployment.environment.application)
         context["permissions"] = permissions

@@ -220,6 +220,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 CELERY_TASK_DEFAULT_QUEUE = "sync"
 CELERY_TASK_ROUTES = {"deployments.tasks.stop_*": {"queue": "stops"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Seconds a web request (or a service) waits for the broker when it publishes a task (connect, then each
+# answer; one retry): a broker down or stalled costs a page at most about twice this, never a hang. The work
+# is not lost: its row waits for the relay or the next beat pass (portal/queue.py).
+CELERY_PUBLISH_TIMEOUT = env_float("CELERY_PUBLISH_TIMEOUT", 0.5, minimum=0.05)
 
 # AppConfig access. One Account row per AWS account/role; these are the defaults for rows that leave
 # fields blank, and what the demo Account is created from.

@@ -270,14 +270,14 @@ def test_it_records_a_manual_sync_request_once(
 ):
     from django.core.cache import cache
 
-    from deployments.enqueue import environment_sync_request
+    from deployments.enqueue import QUEUED, THROTTLED, environment_sync_request
 
     cache.clear()
     olga = make_user(Role.OPERATOR, username="olga")
     request = web_request(olga, REMOTE_ADDR="198.51.100.1")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert environment_sync_request(environment=deployment.environment, request=request)
-        assert not environment_sync_request(environment=deployment.environment, request=request)  # throttled
+        assert environment_sync_request(environment=deployment.environment, request=request) == QUEUED
+        assert environment_sync_request(environment=deployment.environment, request=request) == THROTTLED
 
     assert len(callbacks) == 1
     [event] = AuditEvent.objects.filter(action="sync.requested")
