@@ -55,6 +55,17 @@ def may_start(permissions: set[str], *, break_glass: bool = False) -> bool:
     return holds(permissions, start_permission(break_glass=break_glass))
 
 
+def may_start_now(kind: str | None, permissions: set[str], open_request: StopRequest | None) -> bool:
+    """Whether to offer the Stop (or Revert) button: AppConfig would accept one now, and the viewer may ask
+    for it while nothing is open, or may break glass while what is open still waits for approvals (break-glass
+    supersedes it)."""
+    if kind is None:
+        return False
+    if open_request is None:
+        return may_start(permissions) or may_start(permissions, break_glass=True)
+    return open_request.status == StopStatus.PENDING and may_start(permissions, break_glass=True)
+
+
 def decide_refusal(stop_request: StopRequest, user, permissions: set[str]) -> str:
     """Why `user` may not approve or reject `stop_request` as far as roles go ("" when they may): the
     approve_stop role on its application, and never on their own request (two-person rule)."""

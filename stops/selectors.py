@@ -20,7 +20,7 @@ from deployments.access import (
     permissions_on,
 )
 from deployments.models import Deployment, DeploymentState, StopKind, StopRequest, StopStatus
-from stops.rules import OPEN_STATUSES, REVERT_WINDOW, available_kind, may_cancel, may_decide
+from stops.rules import OPEN_STATUSES, REVERT_WINDOW, available_kind, may_cancel, may_decide, may_start_now
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class StopPreview:
     bake_time_left: timedelta | None
     revert_deadline: datetime | None
     open_request: StopRequest | None
+    may_start: bool  # offer the Stop / Revert button (rules.may_start_now)
 
 
 def stop_preview(
@@ -78,6 +79,7 @@ def stop_preview(
         bake_time_left=bake_left,
         revert_deadline=revert_deadline,
         open_request=open_request,
+        may_start=may_start_now(kind, permissions, open_request),
     )
 
 

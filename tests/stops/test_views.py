@@ -342,3 +342,15 @@ def test_it_follows_a_next_on_the_site(client, operator, approver, deployment):
         reverse("stop_request_approve", args=[stop_request.pk]), {"comment": "ok", "next": target}
     )
     assert response["Location"] == target
+
+
+def test_it_offers_break_glass_the_stop_over_a_pending_request(client, make_user, operator, deployment):
+    """The panel offers what the service allows: break-glass may supersede a request still waiting."""
+    _request(deployment, operator)
+    breaker = make_user(Role.BREAK_GLASS, username="breaker")
+    client.force_login(breaker)
+    html = client.get(deployment.get_absolute_url()).content.decode()
+    assert f'href="{deployment.get_stop_url()}"' in html
+    client.force_login(operator)  # the requester may not start another; the panel does not offer it
+    html = client.get(deployment.get_absolute_url()).content.decode()
+    assert f'href="{deployment.get_stop_url()}"' not in html
