@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 
 from audit.models import Action, Outcome, Source
 from audit.records import record
+from portal import authn
 from portal.commands import os_user
 
 USERNAME_MAX_CHARS = 150
@@ -32,7 +33,14 @@ def _source(request) -> str:
 
 
 def login(sender, request, user, **kwargs: Any) -> None:
-    record(action=Action.AUTH_LOGIN, actor=user, request=request, source=_source(request))
+    details = None
+    if request is not None:
+        details = {"method": getattr(request, authn.AUTH_METHOD_ATTR, authn.PASSWORD)}
+        if details["method"] == authn.SSO:
+            details.update(
+                authn.Authentication(getattr(request, authn.SSO_AUTH_TIME_ATTR, None), "sso").audit_details()
+            )
+    record(action=Action.AUTH_LOGIN, actor=user, request=request, details=details, source=_source(request))
 
 
 def mark_logout_cause(request, *, cause: str, reason: str) -> None:
@@ -61,12 +69,16 @@ def login_failed(sender, credentials: dict, request=None, **kwargs: Any) -> None
     # `credentials` has passwords and other secrets already masked by Django; only the username is kept.
     field = get_user_model().USERNAME_FIELD
     attempted = str(credentials.get(field) or credentials.get("username") or "")[:USERNAME_MAX_CHARS]
+    details = {"username": attempted}
+    if getattr(request, authn.AUTH_METHOD_ATTR, None) == authn.SSO:
+        # A single sign-on refused (a forged or replayed callback, a token that failed a check): why.
+        details.update(method=authn.SSO, why=getattr(request, authn.SSO_FAILURE_ATTR, ""))
     record(
         action=Action.AUTH_LOGIN_FAILED,
         outcome=Outcome.FAILED,
         request=request,
         target={"label": attempted},
-        details={"username": attempted},
+        details=details,
         source=_source(request),
     )
 

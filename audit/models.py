@@ -28,6 +28,11 @@ class Action(models.TextChoices):
     # count), and an administrator or command removing that lock before the cool-off ends.
     AUTH_LOCKED_OUT = "auth.locked_out"
     AUTH_UNLOCKED = "auth.unlocked"
+    # Single sign-on: a verified identity whose groups map to no role (refused, the "no access" page). And a
+    # step-up (a fresh authentication before a risky stop): required (denied), done (success), refused
+    # (failed).
+    AUTH_NO_ACCESS = "auth.no_access"
+    AUTH_STEP_UP = "auth.step_up"
     ROLE_GRANTED = "role.granted"
     ROLE_REVOKED = "role.revoked"
     # An environment's stop policy (approvals required, critical) changed; details hold before and after.
@@ -64,6 +69,8 @@ class Source(models.TextChoices):
     WORKER = "worker"
     BEAT = "beat"
     ADMIN = "admin"
+    # Role grants reconciled with the identity provider's groups at a single sign-on.
+    SSO = "sso", "SSO"
 
 
 class AuditEventQuerySet(models.QuerySet):

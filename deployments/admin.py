@@ -118,8 +118,8 @@ class SyncRunAdmin(ReadOnlyAdmin):
 class RoleGrantAdmin(admin.ModelAdmin):
     """Grants are added or revoked, never edited, and always through the role services."""
 
-    list_display = ["user", "group", "application", "granted_by", "granted_at"]
-    list_filter = ["group"]
+    list_display = ["user", "group", "application", "source", "idp_group", "granted_by", "granted_at"]
+    list_filter = ["group", "source"]
     fields = ["user", "group", "application"]
 
     def has_change_permission(self, request, obj=None) -> bool:

@@ -312,6 +312,12 @@ class Role(models.TextChoices):
     BREAK_GLASS = "break-glass"
 
 
+class GrantSource(models.TextChoices):
+    MANUAL = "manual", "By hand (admin, command)"
+    # Reconciled with the identity provider's groups at every single sign-on (deployments.roles).
+    SSO = "sso", "Single sign-on"
+
+
 class RoleGrant(models.Model):
     """A role (a Group and its permissions) granted to a user for every application or for one."""
 
@@ -326,6 +332,11 @@ class RoleGrant(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     granted_at = models.DateTimeField(auto_now_add=True)
+    # SSO grants come and go with the identity provider's groups at each sign-on; grants made by hand are
+    # never touched by that reconciliation.
+    source = models.CharField(max_length=8, choices=GrantSource.choices, default=GrantSource.MANUAL)
+    # The identity provider group that caused an SSO grant (the first of them, when several map to it).
+    idp_group = models.CharField(max_length=255, blank=True)
 
     class Meta:
         constraints = [

@@ -16,3 +16,11 @@ class PortalConfig(AppConfig):
         from portal import sessions
 
         user_logged_in.connect(sessions.start_clock, dispatch_uid="portal.sessions.start_clock")
+
+        # A mapping file that cannot be read or names an unknown role stops start-up, not the first sign-in.
+        from django.conf import settings
+
+        if settings.OIDC_ENABLED:
+            from deployments.idp_groups import group_roles
+
+            group_roles()

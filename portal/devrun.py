@@ -1,7 +1,8 @@
 """`make run`: the whole console on one machine, under one Procfile runner (honcho); Ctrl-C stops all of it.
 
 1. Choose the backends: a Redis started here unless REDIS_URL is set; the AppConfig emulator (demo seed,
-   scaled clock) unless AWS is configured (AWS_ENDPOINT_URL_APPCONFIG, AWS_PROFILE or AWS_ACCESS_KEY_ID).
+   scaled clock) unless AWS is configured (AWS_ENDPOINT_URL_APPCONFIG, AWS_PROFILE or AWS_ACCESS_KEY_ID),
+   and with it, unless OIDC_ISSUER is set, the demo identity provider (portal/mock_idp.py).
 2. Migrate, and in demo mode create the demo Account and one demo user per role (printed below).
 3. Hand over to honcho with the chosen Procfile entries.
 A second run reuses the database and the emulator's state file under var/.
@@ -52,6 +53,15 @@ def _environment() -> tuple[dict[str, str], list[str]]:
         env.setdefault("AWS_REGION", "us-east-1")
         env["PORTAL_DEMO_MODE"] = "1"
         processes.insert(1 if "redis" in processes else 0, "emulator")
+        if not env.get("OIDC_ISSUER"):
+            # The demo identity provider (oidc-provider-mock), its identities' groups mapped to every role.
+            env.setdefault("OIDC_MOCK_PORT", "9400")
+            env["OIDC_ISSUER"] = f"http://127.0.0.1:{env['OIDC_MOCK_PORT']}"
+            env["OIDC_CLIENT_ID"] = "appconfig-console-demo"
+            env["OIDC_CLIENT_SECRET"] = "demo-client-secret"  # noqa: S105
+            env.setdefault("OIDC_GROUP_ROLES_FILE", str(BASE_DIR / "portal" / "demo_group_roles.yaml"))
+            env.setdefault("OIDC_PROVIDER_NAME", "the demo identity provider")
+            processes.insert(processes.index("emulator") + 1, "idp")
     Path(env["PORTAL_VAR_DIR"]).mkdir(parents=True, exist_ok=True)
     return env, processes
 

@@ -28,6 +28,7 @@ from django.shortcuts import resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
 from audit import auth_events
+from portal import authn
 
 STARTED_KEY = "portal_session_started"
 ACTIVE_KEY = "portal_session_active"
@@ -53,10 +54,17 @@ def _duration(seconds: int) -> str:
 
 def start_clock(sender, request: HttpRequest | None, user, **kwargs) -> None:
     """user_logged_in (connected in PortalConfig.ready): a session's lifetime and idle time start at
-    sign-in, a second sign-in in the same browser included."""
+    sign-in, a second sign-in in the same browser included; and the session's last authentication
+    (`portal.authn`) is this one."""
     session = getattr(request, "session", None)
     if session is not None:
-        session[STARTED_KEY] = session[ACTIVE_KEY] = int(time.time())
+        now = int(time.time())
+        session[STARTED_KEY] = session[ACTIVE_KEY] = now
+        # How the person proved who they are, and when (what step-up asks): a password now, or single
+        # sign-on at the time the identity provider says (the SSO backend leaves it on the request).
+        method = getattr(request, authn.AUTH_METHOD_ATTR, authn.PASSWORD)
+        at = getattr(request, authn.SSO_AUTH_TIME_ATTR, None) if method == authn.SSO else now
+        authn.remember(request, method=method, at=at)
 
 
 class SessionTimeoutMiddleware:

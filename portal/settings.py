@@ -338,3 +338,67 @@ AXES_USERNAME_CALLABLE = "portal.lockout.attempted_username"
 AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
 # Successful sign-ins are in the audit trail already; axes' own log of them would be a second copy.
 AXES_DISABLE_ACCESS_LOG = True
+
+# --- Single sign-on (OpenID Connect, mozilla-django-oidc; portal/sso.py) and step-up ---
+# OIDC_ISSUER turns single sign-on on: the provider's issuer URL, whose /.well-known/openid-configuration
+# gives every endpoint (read on first use, cached). Authorization code flow with PKCE (S256), state and nonce;
+# the ID token's signature is checked against the provider's JWKS, and its issuer, audience, expiry and nonce.
+OIDC_ISSUER = env_str("OIDC_ISSUER").rstrip("/")
+OIDC_ENABLED = bool(OIDC_ISSUER)
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+OIDC_SCOPES = env_str("OIDC_SCOPES", "openid profile email")
+# The ID token (or userinfo) claim with the user's groups, and the one that names the console user.
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
+# YAML or JSON: identity provider group -> console roles, optionally per application
+# (deployments/idp_groups.py).
+OIDC_GROUP_ROLES_FILE = env_str("OIDC_GROUP_ROLES_FILE")
+# The name on the sign-in button.
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_SIGN_ALGO = env_str("OIDC_SIGN_ALGO", "RS256")
+# Seconds to wait for the provider (discovery, token, JWKS, userinfo).
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 5.0, minimum=0.5)
+if OIDC_ENABLED:
+    if not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+        raise ImproperlyConfigured("OIDC_CLIENT_ID and OIDC_CLIENT_SECRET must be set with OIDC_ISSUER")
+    issuer_host = OIDC_ISSUER.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+    if not OIDC_ISSUER.startswith("https://") and issuer_host not in ("127.0.0.1", "localhost", "[::1]"):
+        raise ImproperlyConfigured("OIDC_ISSUER must be an https:// URL (http only on loopback)")
+    if OIDC_SIGN_ALGO not in ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256"):
+        raise ImproperlyConfigured(
+            f"OIDC_SIGN_ALGO must be an asymmetric JWS algorithm, not {OIDC_SIGN_ALGO!r}"
+        )
+# Username and password sign-in: for a break-glass administrator and the demo. On in demo mode and when no
+# single sign-on is configured; off by default once it is.
+LOCAL_LOGIN = env_bool("LOCAL_LOGIN", DEMO_MODE or not OIDC_ENABLED)
+if not (LOCAL_LOGIN or OIDC_ENABLED):
+    raise ImproperlyConfigured("LOCAL_LOGIN is off and OIDC_ISSUER is not set: nobody could sign in")
+# A break-glass stop, and a stop request or approval on a critical environment, need an authentication at
+# most this many seconds old (SSO: a round trip to the provider with prompt=login and max_age; a local
+# account: the password again).
+STEP_UP_MAX_AGE = env_int("STEP_UP_MAX_AGE", 300, minimum=30, maximum=3600)
+# What a step-up keeps of the action it interrupted (the reason, the confirmation), and for how long.
+STEP_UP_PENDING_SECONDS = 15 * 60
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username or address before any password or token is checked, and counts
+    # failed single sign-ons (forged or replayed callbacks, bad tokens) per client address like passwords.
+    "axes.backends.AxesStandaloneBackend",
+    *(["django.contrib.auth.backends.ModelBackend"] if LOCAL_LOGIN else []),
+    *(["portal.sso.ConsoleOIDCBackend"] if OIDC_ENABLED else []),
+]
+# mozilla-django-oidc's own settings, from the ones above.
+OIDC_RP_CLIENT_ID = OIDC_CLIENT_ID
+OIDC_RP_CLIENT_SECRET = OIDC_CLIENT_SECRET
+OIDC_RP_SCOPES = OIDC_SCOPES
+OIDC_RP_SIGN_ALGO = OIDC_SIGN_ALGO
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_USE_NONCE = True
+# Sign-ins started and not finished that one session keeps (state, nonce and PKCE verifier each).
+OIDC_MAX_STATES = 10
+# For RP-initiated logout (id_token_hint).
+OIDC_STORE_ID_TOKEN = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+LOGIN_REDIRECT_URL_FAILURE = "login"

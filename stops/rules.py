@@ -17,6 +17,7 @@ from deployments.models import (
     StopRequest,
     StopStatus,
 )
+from portal.authn import Authentication
 
 REVERT_WINDOW = timedelta(hours=72)  # AppConfig accepts Allow-Revert this long after completion
 REASON_MAX_LENGTH = 2000
@@ -89,3 +90,32 @@ def may_decide(stop_request: StopRequest, user, permissions: set[str], decided_b
 def may_cancel(stop_request: StopRequest, user) -> bool:
     """Only the requester, and only while the request waits for approval."""
     return stop_request.status == StopStatus.PENDING and stop_request.requested_by_id == user.pk
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Step-up: a fresh authentication before the riskiest actions (the CLI, run with operating-system access,
+# keeps its own rules and records os_user)
+
+# An auth_time this far in the future (clock skew between the provider and the console) still counts.
+CLOCK_SKEW_SECONDS = 60
+
+
+def needs_step_up(*, break_glass: bool, critical: bool) -> bool:
+    """A break-glass stop, and any stop request or approval on a critical environment."""
+    return break_glass or critical
+
+
+def step_up_satisfied(authentication: Authentication | None, *, now: float, max_age: int) -> bool:
+    """Whether the session's last authentication is recent enough (at most `max_age` seconds old); an unknown
+    time (a provider that did not say) never is."""
+    if authentication is None or authentication.at is None:
+        return False
+    return -CLOCK_SKEW_SECONDS <= now - authentication.at <= max_age
+
+
+def step_up_why(*, break_glass: bool, environment_name: str, max_age: int) -> str:
+    """What the step-up dialog and the audit record say about why."""
+    what = "A break-glass stop" if break_glass else f"Stopping on the critical environment {environment_name}"
+    minutes = max_age // 60
+    limit = f"{minutes} minute{'s' if minutes != 1 else ''}" if max_age % 60 == 0 else f"{max_age} seconds"
+    return f"{what} needs you to have signed in within the last {limit}."

@@ -47,6 +47,7 @@ from deployments.models import (
     StopRequest,
     StopStatus,
 )
+from portal.authn import Authentication
 from portal.queue import publish_on_commit
 from stops import tasks
 from stops.rules import (
@@ -55,8 +56,11 @@ from stops.rules import (
     covers,
     decide_refusal,
     may_start,
+    needs_step_up,
     revert_window_open,
     start_permission,
+    step_up_satisfied,
+    step_up_why,
 )
 
 logger = logging.getLogger(__name__)
@@ -74,6 +78,13 @@ class StopForbidden(StopError):
 
 class StopConflict(StopError):
     status = 409
+
+
+class StepUpRequired(StopError):
+    """The action needs a fresher authentication (`rules.needs_step_up`); nothing was done. The message says
+    why; the view keeps the action's data for after the step-up."""
+
+    status = 403
 
 
 def open_request_for(deployment: Deployment) -> StopRequest | None:
@@ -102,6 +113,50 @@ def _refuse(
         source=source,
     )
     return StopForbidden(message)
+
+
+def _require_step_up(
+    *,
+    environment: Environment,
+    break_glass: bool,
+    authentication: Authentication | None,
+    user,
+    request,
+    target,
+    attempted: str,
+    source: str,
+) -> None:
+    """A break-glass stop, and a stop or approval on a critical environment, need an authentication at most
+    STEP_UP_MAX_AGE old. The CLI keeps its own rules (it runs with operating-system access; its events carry
+    os_user). A refusal is audited (`auth.step_up`, denied) in its own transaction and raised."""
+    if source == "command" or not needs_step_up(break_glass=break_glass, critical=environment.is_critical):
+        return
+    max_age = settings.STEP_UP_MAX_AGE
+    if step_up_satisfied(authentication, now=timezone.now().timestamp(), max_age=max_age):
+        return
+    why = step_up_why(break_glass=break_glass, environment_name=environment.name, max_age=max_age)
+    record(
+        action="auth.step_up",
+        outcome="denied",
+        actor=user,
+        request=request,
+        target=target,
+        reason=why,
+        details={
+            "attempted": attempted,
+            "step_up_max_age": max_age,
+            **(
+                authentication.audit_details() if authentication else {"auth_time": None, "auth_method": None}
+            ),
+        },
+        source=source,
+    )
+    raise StepUpRequired(why)
+
+
+def _authentication_details(authentication: Authentication | None) -> dict:
+    """When and how the person last authenticated, for the audit record of what they did (web only)."""
+    return authentication.audit_details() if authentication else {}
 
 
 def _execute_on_commit(stop_request_id: int) -> None:
@@ -208,8 +263,9 @@ def _create_request(
     break_glass: bool,
     request,
     source: str,
+    authentication: Authentication | None,
 ) -> StopRequest:
-    """Step 3: the row and its audit records in one transaction, the follow-up published on commit."""
+    """Step 4: the row and its audit records in one transaction, the follow-up published on commit."""
     required = 0 if break_glass else environment.approvals_required
     now = timezone.now()
     with transaction.atomic():
@@ -240,6 +296,7 @@ def _create_request(
                 "state": deployment.state,
                 "approvals_required": required,
                 **({"supersedes": superseded.pk} if superseded else {}),
+                **_authentication_details(authentication),
             },
             source=source,
         )
@@ -296,20 +353,33 @@ def stop_request_create(
     confirmation: str = "",
     request=None,
     source: str = "web",
+    authentication: Authentication | None = None,
 ) -> StopRequest:
     """Ask for a deployment to be stopped (or reverted).
 
     1. Authorise: request_stop on the application (stop_without_approval for break-glass); refusals audited.
     2. Validate: a reason; the deployment in a state the kind covers (revert: inside 72 hours); on a
        critical environment, the environment's name typed as confirmation.
-    3. Transact: the request row (approved at once when no approval is needed or for break-glass; the
-       database allows one open request per deployment) and its audit records; after commit, the execution
-       task or the approvers' notification.
+    3. Step-up: break-glass, or a critical environment, needs `authentication` (the session's last, see
+       `portal.authn`) at most STEP_UP_MAX_AGE old, except from the CLI; refusals audited (StepUpRequired).
+    4. Transact: the request row (approved at once when no approval is needed or for break-glass; the
+       database allows one open request per deployment) and its audit records, which say when and how the
+       requester last authenticated; after commit, the execution task or the approvers' notification.
     """
     _authorise_request(
         deployment=deployment, user=user, kind=kind, break_glass=break_glass, request=request, source=source
     )
     reason = _validate_request(deployment=deployment, reason=reason, kind=kind, confirmation=confirmation)
+    _require_step_up(
+        environment=deployment.environment,
+        break_glass=break_glass,
+        authentication=authentication,
+        user=user,
+        request=request,
+        target=deployment,
+        attempted=f"{'break-glass ' if break_glass else ''}{kind} request",
+        source=source,
+    )
     try:
         return _create_request(
             deployment=deployment,
@@ -320,6 +390,7 @@ def stop_request_create(
             break_glass=break_glass,
             request=request,
             source=source,
+            authentication=authentication,
         )
     except IntegrityError:
         existing = open_request_for(deployment)
@@ -342,7 +413,13 @@ def _locked(stop_request: StopRequest) -> StopRequest:
 
 
 def _decide(
-    stop_request: StopRequest, user: AbstractBaseUser, verdict: str, comment: str, request, source: str
+    stop_request: StopRequest,
+    user: AbstractBaseUser,
+    verdict: str,
+    comment: str,
+    request,
+    source: str,
+    authentication: Authentication | None = None,
 ) -> StopRequest:
     """Approve or reject a pending request.
 
@@ -370,6 +447,17 @@ def _decide(
     comment = comment.strip()
     if verdict == StopDecision.Verdict.REJECT and not comment:
         raise StopError("Say why you reject the request.")
+    if verdict == StopDecision.Verdict.APPROVE:
+        _require_step_up(
+            environment=stop_request.deployment.environment,
+            break_glass=False,
+            authentication=authentication,
+            user=user,
+            request=request,
+            target=stop_request,
+            attempted="approve",
+            source=source,
+        )
     expired = False
     try:
         with transaction.atomic():
@@ -387,7 +475,14 @@ def _decide(
                 # A decision changes what the panel and the queue show, even when it moves no status.
                 StopRequest.objects.filter(pk=locked.pk).update(version=F("version") + 1)
                 if verdict == StopDecision.Verdict.APPROVE:
-                    _approved(locked, user=user, comment=comment, request=request, source=source)
+                    _approved(
+                        locked,
+                        user=user,
+                        comment=comment,
+                        request=request,
+                        source=source,
+                        authentication=authentication,
+                    )
                 else:
                     _rejected(locked, user=user, comment=comment, request=request, source=source)
     except IntegrityError:
@@ -400,7 +495,9 @@ def _decide(
     return stop_request
 
 
-def _approved(locked: StopRequest, *, user, comment: str, request, source: str) -> None:
+def _approved(
+    locked: StopRequest, *, user, comment: str, request, source: str, authentication: Authentication | None
+) -> None:
     approvals = locked.decisions.filter(verdict=StopDecision.Verdict.APPROVE).count()
     record(
         action="stop.approved",
@@ -408,7 +505,11 @@ def _approved(locked: StopRequest, *, user, comment: str, request, source: str) 
         request=request,
         target=locked,
         reason=comment,
-        details={"approvals": approvals, "approvals_required": locked.approvals_required},
+        details={
+            "approvals": approvals,
+            "approvals_required": locked.approvals_required,
+            **_authentication_details(authentication),
+        },
         source=source,
     )
     if approvals >= locked.approvals_required and _transition(
@@ -430,10 +531,17 @@ def _rejected(locked: StopRequest, *, user, comment: str, request, source: str) 
 
 
 def stop_request_approve(
-    *, stop_request: StopRequest, user: AbstractBaseUser, comment: str = "", request=None, source: str = "web"
+    *,
+    stop_request: StopRequest,
+    user: AbstractBaseUser,
+    comment: str = "",
+    request=None,
+    source: str = "web",
+    authentication: Authentication | None = None,
 ) -> StopRequest:
-    """Approve a pending request; the approval that completes the quorum publishes its execution."""
-    return _decide(stop_request, user, StopDecision.Verdict.APPROVE, comment, request, source)
+    """Approve a pending request; the approval that completes the quorum publishes its execution. On a
+    critical environment it needs a recent `authentication` (step-up), except from the CLI."""
+    return _decide(stop_request, user, StopDecision.Verdict.APPROVE, comment, request, source, authentication)
 
 
 def stop_request_reject(

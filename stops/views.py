@@ -15,8 +15,9 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from deployments.access import visible_deployment, visible_stop_request
 from deployments.models import StopRequest
+from portal.authn import authentication_of
 from portal.http import HtmxHttpRequest, bad_request, forbidden, is_partial, safe_next
-from stops import selectors, services
+from stops import selectors, services, step_up
 from stops.forms import StopDecisionForm, StopPanelPollForm, StopQueuePollForm, StopRequestForm
 
 
@@ -43,7 +44,17 @@ def stop_dialog(request: HtmxHttpRequest, application_id: str, environment_id: s
             break_glass=form.cleaned_data["break_glass"],
             confirmation=form.cleaned_data["confirmation"],
             request=request,
+            authentication=authentication_of(request),
         )
+    except services.StepUpRequired as error:
+        step_up.stash(
+            request,
+            action=step_up.STOP_REQUEST,
+            target=[application_id, environment_id, deployment_number],
+            data=form.cleaned_data,
+            back=deployment.get_absolute_url(),
+        )
+        return _step_up_page(request, str(error), partial=is_partial(request))
     except services.StopForbidden as error:
         return forbidden(request, str(error))
     except services.StopError as error:
@@ -95,18 +106,39 @@ def stop_request_queue(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+def _step_up_page(request: HtmxHttpRequest, why: str, *, partial: bool = False) -> HttpResponse:
+    """The action waits for a fresh sign-in: why, and the ways to give one (portal.step_up)."""
+    context = {"why": why, "pending": step_up.pending(request)}
+    template = "stops/step_up.html#step_up" if partial else "stops/step_up.html"
+    # A partial answers 200: htmx swaps only successful answers into the dialog.
+    return render(request, template, context, status=200 if partial else 403)
+
+
 def _decide(request: HtmxHttpRequest, stop_request_id: int, service, done: str) -> HttpResponse:
     stop_request = visible_stop_request(request.user, stop_request_id)
     form = StopDecisionForm(request.POST)
     if not form.is_valid():
         return bad_request(request)
+    approving = service is services.stop_request_approve
+    extra = {"authentication": authentication_of(request)} if approving else {}
     try:
         service(
             stop_request=stop_request,
             user=request.user,
             comment=form.cleaned_data["comment"],
             request=request,
+            **extra,
         )
+    except services.StepUpRequired as error:
+        back = safe_next(request, request.POST.get("next"), reverse("stop_request_queue"))
+        step_up.stash(
+            request,
+            action=step_up.APPROVE,
+            target=[stop_request.pk],
+            data={"comment": form.cleaned_data["comment"]},
+            back=back,
+        )
+        return _step_up_page(request, str(error))
     except services.StopForbidden as error:
         return forbidden(request, str(error))
     except services.StopError as error:

@@ -25,6 +25,7 @@ from portal.embedded import free_port, start_redis
 from tests.deployments.seeding import make_target, start
 from tests.factories import ApplicationFactory, DeploymentFactory, EnvironmentFactory, UserFactory
 from tests.helpers import event
+from tests.sso_helpers import idp_url, sso_settings  # noqa: F401 - fixtures: the identity provider
 
 # Close to the real time: the portal judges windows (72 h revert, bake left) by its own clock, as it does
 # against AWS, so AppConfig's clock must not be weeks away from it.

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.urls import reverse
 
 from deployments.models import Deployment, Environment
+from portal.authn import Authentication
 from tests.factories import DeploymentEventFactory
 
 HX = {"HX-Request": "true"}
@@ -51,6 +52,11 @@ def set_policy(deployment: Deployment, approvals: int, *, critical: bool = False
     )
     deployment.environment.refresh_from_db()
     return deployment
+
+
+def just_signed_in(method: str = "password") -> Authentication:
+    """A session's authentication from a moment ago: what a step-up asks for (stops.rules.needs_step_up)."""
+    return Authentication(at=int(time.time()), method=method)
 
 
 def wait_until(predicate, timeout: float = 30.0, every: float = 0.05):

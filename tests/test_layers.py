@@ -29,6 +29,8 @@ LAYERS = [
         "portal.apps",
         "portal.sessions",
         "portal.lockout",
+        "portal.sso",
+        "portal.signin",
     ],
 ]
 

@@ -133,3 +133,46 @@ def test_it_runs_one_management_command_with_the_dev_runners_environment(tmp_pat
     assert result.returncode == 0, result.stderr
     assert "DEBUG = True" in result.stdout and "DEMO_MODE = True" in result.stdout
     assert "AWS_ENDPOINT_URL_APPCONFIG = 'http://127.0.0.1:4566'" in result.stdout
+
+
+def test_it_passes_the_deploy_checklist_with_single_sign_on_configured(tmp_path):
+    mapping = tmp_path / "group-roles.yaml"
+    mapping.write_text("appconfig-operators: operator\n")
+    result = _check(
+        {
+            "DJANGO_SECRET_KEY": "a-long-random-production-secret-" + "x" * 40,
+            "DJANGO_ALLOWED_HOSTS": "console.example.com",
+            "OIDC_ISSUER": "https://idp.example.com/realms/ops",
+            "OIDC_CLIENT_ID": "appconfig-console",
+            "OIDC_CLIENT_SECRET": "s3cret",
+            "OIDC_GROUP_ROLES_FILE": str(mapping),
+        },
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"OIDC_ISSUER": "http://idp.example.com", "OIDC_CLIENT_ID": "c", "OIDC_CLIENT_SECRET": "s"},
+            "https://",
+        ),
+        ({"OIDC_ISSUER": "https://idp.example.com"}, "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"),
+        ({"LOCAL_LOGIN": "false"}, "nobody could sign in"),
+    ],
+)
+def test_it_refuses_an_unusable_single_sign_on_configuration(env, message):
+    result = _check({"DJANGO_SECRET_KEY": "x" * 50, **env})
+    assert result.returncode == 1 and message in result.stderr
+
+
+def test_it_refuses_a_group_mapping_with_an_unknown_role(tmp_path):
+    mapping = tmp_path / "group-roles.yaml"
+    mapping.write_text("appconfig-admins: superuser\n")
+    env = {"OIDC_ISSUER": "https://idp.example.com", "OIDC_CLIENT_ID": "c", "OIDC_CLIENT_SECRET": "s"}
+    result = _check({"DJANGO_SECRET_KEY": "x" * 50, **env, "OIDC_GROUP_ROLES_FILE": str(mapping)})
+    assert result.returncode == 1 and "unknown role 'superuser'" in result.stderr

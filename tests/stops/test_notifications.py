@@ -16,7 +16,7 @@ from deployments.roles import role_grant
 from portal import queue
 from stops import notifications, services, tasks
 from tests.factories import ApplicationFactory
-from tests.helpers import set_policy
+from tests.helpers import just_signed_in, set_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +61,9 @@ def test_it_tells_approvers_about_a_break_glass_stop(live, make_user, enqueued):
     set_policy(live, 2)
     make_user(Role.APPROVER, username="approver")
     breaker = make_user(Role.BREAK_GLASS, username="breaker")
-    request = services.stop_request_create(deployment=live, user=breaker, reason="outage", break_glass=True)
+    request = services.stop_request_create(
+        deployment=live, user=breaker, reason="outage", break_glass=True, authentication=just_signed_in()
+    )
     assert request.status == StopStatus.APPROVED
 
     notifications.notify(request, "break_glass")

@@ -15,7 +15,7 @@ from deployments.models import Deployment, Role, StopRequest, StopStatus
 from deployments.roles import role_grant, role_revoke
 from stops import rules, services
 from tests.deployments.seeding import make_target, start
-from tests.helpers import set_policy
+from tests.helpers import just_signed_in, set_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +106,9 @@ def test_it_refuses_an_operator_scoped_to_another_application(live, outsider, en
 def test_it_lets_break_glass_stop_without_approval_and_flags_it(live, make_user, enqueued):
     set_policy(live, 3)
     user = make_user(Role.BREAK_GLASS, username="firefighter")
-    request = services.stop_request_create(deployment=live, user=user, reason="outage", break_glass=True)
+    request = services.stop_request_create(
+        deployment=live, user=user, reason="outage", break_glass=True, authentication=just_signed_in()
+    )
     assert request.status == StopStatus.APPROVED
     assert request.break_glass
     assert _actions(stop_request_id=request.pk) == ["stop.break_glass", "stop.approved"]
@@ -114,7 +116,9 @@ def test_it_lets_break_glass_stop_without_approval_and_flags_it(live, make_user,
     operator = make_user(Role.OPERATOR, username="plain")
     StopRequest.objects.all().delete()
     with pytest.raises(services.StopForbidden, match="break-glass"):
-        services.stop_request_create(deployment=live, user=operator, reason="x", break_glass=True)
+        services.stop_request_create(
+            deployment=live, user=operator, reason="x", break_glass=True, authentication=just_signed_in()
+        )
 
 
 @pytest.mark.parametrize(
@@ -130,14 +134,24 @@ def test_it_validates_reason_and_critical_confirmation(
 ):
     set_policy(live, 1, critical=True)
     with pytest.raises(services.StopError, match=message):
-        services.stop_request_create(deployment=live, user=operator, reason=reason, confirmation=confirmation)
+        services.stop_request_create(
+            deployment=live,
+            user=operator,
+            reason=reason,
+            confirmation=confirmation,
+            authentication=just_signed_in(),
+        )
     assert not StopRequest.objects.exists()
 
 
 def test_it_accepts_the_critical_environment_name(live, operator, enqueued):
     set_policy(live, 1, critical=True)
     request = services.stop_request_create(
-        deployment=live, user=operator, reason="bad", confirmation=live.environment.name
+        deployment=live,
+        user=operator,
+        reason="bad",
+        confirmation=live.environment.name,
+        authentication=just_signed_in(),
     )
     assert request.status == StopStatus.PENDING
 
@@ -414,7 +428,9 @@ def test_it_lets_break_glass_supersede_a_pending_request(
     breaker = make_user(Role.BREAK_GLASS, username="breaker")
 
     with django_capture_on_commit_callbacks(execute=True):
-        now = services.stop_request_create(deployment=live, user=breaker, reason="outage", break_glass=True)
+        now = services.stop_request_create(
+            deployment=live, user=breaker, reason="outage", break_glass=True, authentication=just_signed_in()
+        )
 
     waiting.refresh_from_db()
     assert waiting.status == StopStatus.SUPERSEDED and "break-glass stop by breaker" in waiting.outcome
@@ -431,6 +447,8 @@ def test_it_leaves_an_approved_request_alone_for_break_glass(live, operator, mak
     running = services.stop_request_create(deployment=live, user=operator, reason="bad")
     breaker = make_user(Role.BREAK_GLASS, username="breaker")
     with pytest.raises(services.StopConflict, match="already open"):
-        services.stop_request_create(deployment=live, user=breaker, reason="outage", break_glass=True)
+        services.stop_request_create(
+            deployment=live, user=breaker, reason="outage", break_glass=True, authentication=just_signed_in()
+        )
     running.refresh_from_db()
     assert running.status == StopStatus.APPROVED
