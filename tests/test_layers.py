@@ -29,6 +29,9 @@ LAYERS = [
         "portal.apps",
         "portal.sessions",
         "portal.lockout",
+        "portal.metrics",
+        "portal.logs",
+        "portal.management",
     ],
 ]
 
