@@ -2,7 +2,7 @@
 real pages do, against gunicorn (2 workers) on PostgreSQL with Redis as broker and cache. Target: 200
 browsers with p95 <= 50 ms and no errors.
 
-    .venv/bin/python bench/bench_load.py [--browsers 200] [--duration 60] [--steps 300,400,500,600]
+    .venv/bin/python bench/bench_load.py [--browsers 200] [--duration 60] [--steps 25,50,100,200]
                                          [--step-duration 20] [--quick]
 
 1. A PostgreSQL database of its own (created, then dropped; or BENCH_DATABASE_URL, used as given: it must
