@@ -209,3 +209,13 @@ def test_the_sample_alert_rules_are_valid_prometheus_rules():
         assert "appconfig_console_" in rule["expr"], name
         assert rule["labels"]["severity"] in ("page", "ticket"), name
         assert rule["annotations"]["summary"], name
+
+
+def test_every_setting_the_console_reads_is_in_env_example():
+    documented = set(re.findall(r"^#?([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    read = set(re.findall(r'env_\w+\(\s*"([A-Z][A-Z0-9_]+)"', (ROOT / "portal" / "settings.py").read_text()))
+    gunicorn = (ROOT / "portal" / "gunicorn.conf.py").read_text()
+    read |= set(re.findall(r'(?:environ\.get|_int)\("([A-Z][A-Z0-9_]+)"', gunicorn))
+    read |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", (ROOT / "Procfile").read_text()))
+    assert {"METRICS_TOKEN", "LOG_FORMAT", "WEB_CONCURRENCY", "TRUSTED_PROXIES"} <= read
+    assert read - documented == set()
