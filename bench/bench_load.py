@@ -425,6 +425,7 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the browsers arrive")
     parser.add_argument("--quick", action="store_true", help="15 s runs, steps of 10 s")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # figures as they come, also into a file
     if args.quick:
         args.duration, args.step_duration = 15.0, 10.0
     steps = [int(n) for n in args.steps.split(",") if n.strip()] if args.steps else []

@@ -57,7 +57,10 @@ def _first_sync(sender, **kwargs) -> None:
     shows AppConfig's state within seconds of a (re)start. Several workers starting together each ask for
     one; the passes are incremental and environment claims keep them from racing, so the extra cost is a
     few List calls."""
-    sender.app.send_task("deployments.tasks.sync_all_accounts")
+    from django.conf import settings
+
+    if settings.SYNC_AT_WORKER_START:
+        sender.app.send_task("deployments.tasks.sync_all_accounts")
 
 
 @task_prerun.connect

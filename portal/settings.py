@@ -253,6 +253,8 @@ SYNC_INTERVAL_SECONDS = env_int("SYNC_INTERVAL_SECONDS", 30, minimum=5)
 ACTIVE_REFRESH_SECONDS = env_int("ACTIVE_REFRESH_SECONDS", 5, minimum=1)
 # An environment's sync claim lapses after this long, so a crashed worker never blocks it for good.
 SYNC_LOCK_SECONDS = env_int("SYNC_LOCK_SECONDS", 300, minimum=10)
+# A full pass as soon as a worker is ready (portal/celery.py), not one SYNC_INTERVAL_SECONDS after start.
+SYNC_AT_WORKER_START = env_bool("SYNC_AT_WORKER_START", True)
 # Sync health: an account whose last successful pass is older than this is shown as stale.
 SYNC_STALE_AFTER_SECONDS = env_int("SYNC_STALE_AFTER_SECONDS", 180, minimum=10)
 
