@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test manage lint format bench clean
+.PHONY: run dev test manage lint format bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("error: Python 3.11 or newer is required (PYTHON=$(PYTHON))") if sys.version_info < (3, 11) else None'
@@ -14,6 +14,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 run: $(VENV)/.installed
 	$(PY) -m portal.devrun
+
+# The same with DEBUG on and Django's autoreloading development server instead of gunicorn.
+dev: $(VENV)/.installed
+	$(PY) -m portal.devrun dev
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)

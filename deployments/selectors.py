@@ -43,10 +43,20 @@ class AccountHealth:
         return self.last_success.finished_at if self.last_success else None
 
     @property
+    def first_sync_in_progress(self) -> bool:
+        return (
+            self.last_success is None
+            and self.last_run is not None
+            and self.last_run.status == SyncRun.Status.RUNNING
+        )
+
+    @property
     def problem(self) -> str:
-        """Empty when healthy; otherwise one sentence for the dashboard and /readyz."""
+        """Empty when healthy; otherwise one sentence for the dashboard."""
         if self.last_run is not None and self.last_run.status == SyncRun.Status.FAILED:
             return f"last sync failed: {self.last_run.error}"
+        if self.first_sync_in_progress:
+            return "first sync in progress"
         if self.last_success is None:
             return "never synced yet"
         if self.stale:

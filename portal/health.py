@@ -1,9 +1,11 @@
-"""Probes for load balancers and orchestrators; the only pages served without login.
+"""Probes for load balancers and orchestrators; with /metrics, the only pages served without login.
 
-/readyz never calls AWS itself (no request does): AppConfig counts as reachable when every enabled account's
-latest sync pass succeeded recently, which is what the pages' freshness depends on anyway. Anyone gets each
-component's state, `ok` or `failing`; why one fails (account names, AWS errors with account ids and role
-ARNs, internal addresses) is for signed-in users and the server's log only.
+/healthz: the process answers. /readyz: this web process can serve the console: its database answers, the
+broker answers (within a second: a stop is published there), and every migration this code knows is
+applied. AppConfig and sync health are not part of it (issue 15): an AppConfig outage must not take the
+console out of a load balancer exactly when people need it to stop a deployment; they are on the dashboard,
+in /metrics and in the alerts (docs/alerts.yml). Anyone gets each component's state, `ok` or `failing`; why
+one fails (internal addresses, driver errors) is for signed-in users and the server's log only.
 """
 
 import logging
@@ -11,12 +13,11 @@ import logging
 import redis
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-
-from deployments.selectors import sync_health
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def _check_database() -> str:
-    with connection.cursor() as cursor:
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute("SELECT 1")
     return "ok"
 
@@ -43,10 +44,18 @@ def _check_broker() -> str:
     return "ok"
 
 
-def _check_appconfig() -> str:
-    problems = [f"{row.account.name}: {row.problem}" for row in sync_health() if row.problem]
-    if problems:
-        raise RuntimeError("; ".join(problems))
+_migrated = False  # once every migration is applied it stays so for this process's code
+
+
+def _check_migrations() -> str:
+    global _migrated
+    if not _migrated:
+        executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+        unapplied = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        if unapplied:
+            names = ", ".join(f"{m.app_label}.{m.name}" for m, _ in unapplied[:5])
+            raise RuntimeError(f"{len(unapplied)} migration(s) not applied: {names}; run `manage.py release`")
+        _migrated = True
     return "ok"
 
 
@@ -59,7 +68,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     for name, check in (
         ("database", _check_database),
         ("broker", _check_broker),
-        ("appconfig", _check_appconfig),
+        ("migrations", _check_migrations),
     ):
         try:
             checks[name] = check()

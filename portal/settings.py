@@ -4,6 +4,7 @@ Every variable is documented in `.env.example` and the README. With none set, th
 production (DEBUG off, a secret required) except where the dev runner (`make run`) turns demo mode on.
 """
 
+import ipaddress
 import os
 import tempfile
 from datetime import timedelta
@@ -46,9 +47,12 @@ INSTALLED_APPS = [
     "stops",
     "axes",
     "csp",  # for its system checks; the header comes from its middleware
+    "django_prometheus",  # request latency and status by view, for /metrics (portal/metrics.py)
 ]
 
 MIDDLEWARE = [
+    # Outermost (with its After twin last): times the whole request, for /metrics.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # First, so every response (errors included) carries the X-Request-ID the audit trail records.
     "audit.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -70,6 +74,7 @@ MIDDLEWARE = [
     "portal.sessions.SessionTimeoutMiddleware",
     # Last, as axes asks: turns a request its handler marked as locked out into the lockout page.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 # A failed CSRF check is a refused attempt like any other: recorded, then the console's 403 page.
@@ -141,10 +146,24 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
+# --- Static files (production profile, issue 15) ---
+# Collected into STATIC_ROOT (`manage.py release`, and gunicorn at start: portal/gunicorn.conf.py) and served
+# by WhiteNoise under content-hashed names, cached for good by browsers; compressed copies (gzip) sit beside
+# them. With DEBUG, files are served from the source folders as they are edited. DJANGO_STATIC_MANIFEST=false
+# keeps plain names without collecting (the test suite, which renders pages but serves no static file).
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
+STATIC_MANIFEST = env_bool("DJANGO_STATIC_MANIFEST", not DEBUG)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 
 # Security headers; `manage.py check --deploy` is clean with DJANGO_SECURE=true behind TLS.
 SECURE = env_bool("DJANGO_SECURE", not DEBUG and not DEMO_MODE)
@@ -238,6 +257,8 @@ SYNC_INTERVAL_SECONDS = env_int("SYNC_INTERVAL_SECONDS", 30, minimum=5)
 ACTIVE_REFRESH_SECONDS = env_int("ACTIVE_REFRESH_SECONDS", 5, minimum=1)
 # An environment's sync claim lapses after this long, so a crashed worker never blocks it for good.
 SYNC_LOCK_SECONDS = env_int("SYNC_LOCK_SECONDS", 300, minimum=10)
+# A full pass as soon as a worker is ready (portal/celery.py), not one SYNC_INTERVAL_SECONDS after start.
+SYNC_AT_WORKER_START = env_bool("SYNC_AT_WORKER_START", True)
 # Sync health: an account whose last successful pass is older than this is shown as stale.
 SYNC_STALE_AFTER_SECONDS = env_int("SYNC_STALE_AFTER_SECONDS", 180, minimum=10)
 
@@ -251,12 +272,26 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND") or (
 )
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "appconfig-console@localhost")
 
+# --- Logging (issue 15; portal/logs.py) ---
+# LOG_FORMAT=plain (the default): one readable line per event. LOG_FORMAT=json: one JSON object per line
+# (time, level, logger, message, request_id, user, and in Celery tasks task_name and task_id) for a log
+# pipeline. gunicorn's own and access logs use the same format (portal/gunicorn.conf.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "filters": {"context": {"()": "portal.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "portal.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
@@ -402,3 +437,25 @@ OIDC_MAX_STATES = 10
 OIDC_STORE_ID_TOKEN = True
 OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
 LOGIN_REDIRECT_URL_FAILURE = "login"
+
+# --- Metrics (issue 15; portal/metrics.py) ---
+# /metrics answers a scraper that sends `Authorization: Bearer <METRICS_TOKEN>` or comes from one of
+# METRICS_ALLOWED_NETWORKS (the client address as the audit trail sees it, TRUSTED_PROXIES applied), and
+# 404 to anyone else, so its existence is not revealed. Neither set: 404 always (demo mode: loopback may).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters (or empty)")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128" if DEMO_MODE else "")
+for network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS: {network!r} is not an address or network (CIDR)"
+        ) from None
+# The window (seconds) of the windowed metrics: AppConfig API calls and throttled runs per account, and the
+# approval-to-StopDeployment latency histogram of the stop requests finished in it.
+METRICS_WINDOW_SECONDS = env_int("METRICS_WINDOW_SECONDS", 3600, minimum=60)
+# django-prometheus: no database query at start (its migration gauges); request metrics come from its
+# middleware. Several gunicorn workers share them through PROMETHEUS_MULTIPROC_DIR (portal/gunicorn.conf.py).
+PROMETHEUS_EXPORT_MIGRATIONS = False

@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from portal import health, signin, sso
+from portal import health, metrics, signin, sso
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("accounts/login/", signin.ConsoleLoginView.as_view(), name="login"),
     path("accounts/logout/", signin.sign_out, name="logout"),
     path("accounts/step-up/", signin.step_up, name="step_up"),

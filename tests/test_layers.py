@@ -31,6 +31,9 @@ LAYERS = [
         "portal.lockout",
         "portal.sso",
         "portal.signin",
+        "portal.metrics",
+        "portal.logs",
+        "portal.management",
     ],
 ]
 

@@ -131,7 +131,11 @@ def test_it_runs_one_management_command_with_the_dev_runners_environment(tmp_pat
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    assert "DEBUG = True" in result.stdout and "DEMO_MODE = True" in result.stdout
+    # The production profile on loopback: DEBUG off, and this checkout's own secret key, kept in var/.
+    assert "DEBUG = False" in result.stdout and "DEMO_MODE = True" in result.stdout
+    key = (tmp_path / "secret-key").read_text().strip()
+    assert len(key) >= 50 and f"SECRET_KEY = '{key}'" in result.stdout
+    assert (tmp_path / "secret-key").stat().st_mode & 0o077 == 0
     assert "AWS_ENDPOINT_URL_APPCONFIG = 'http://127.0.0.1:4566'" in result.stdout
 
 
