@@ -9,6 +9,7 @@ can record what they cost.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.exceptions
+import botocore.parsers
 import botocore.session
 import botocore.utils
 from botocore.config import Config
@@ -95,7 +97,7 @@ def _translate(exc: Exception, operation: str) -> AppConfigError:
         return PermanentAppConfigError(
             f"{operation}: no AWS credentials configured ({exc})", code="NoCredentials"
         )
-    if isinstance(exc, botocore.exceptions.ResponseParserError):
+    if isinstance(exc, botocore.parsers.ResponseParserError):
         return PermanentAppConfigError(
             f"{operation}: malformed answer from AppConfig ({exc})", code="Malformed"
         )
@@ -117,8 +119,10 @@ class _ClientKey:
 class AppConfigClient:
     """A thin wrapper over boto3's appconfig client with the project's errors and a call counter."""
 
-    def __init__(self, boto_client: Any) -> None:
+    def __init__(self, boto_client: Any, sts_client: Any = None) -> None:
         self._client = boto_client
+        # Built lazily from the same session (credentials, role, region, endpoint): most clients never ask.
+        self._sts_client = sts_client
         self._local = threading.local()
         boto_client.meta.events.register("before-send.appconfig", self._count_attempt)
 
@@ -175,6 +179,23 @@ class AppConfigClient:
         if allow_revert:
             params["AllowRevert"] = True
         return self._call("StopDeployment", **params)
+
+    def caller_identity(self) -> dict:
+        """STS GetCallerIdentity with the account's credentials ({"Account", "Arn", "UserId"}): which AWS
+        account this client reaches. Not counted in `api_calls` (not an AppConfig call)."""
+        client = self._sts_client() if callable(self._sts_client) else self._sts_client
+        if client is None:
+            raise PermanentAppConfigError("GetCallerIdentity: no STS client configured", code="NoSts")
+        try:
+            response = client.get_caller_identity()
+        except Exception as exc:
+            raise _translate(exc, "GetCallerIdentity") from exc
+        response.pop("ResponseMetadata", None)
+        if not isinstance(response.get("Account"), str):
+            raise PermanentAppConfigError(
+                "GetCallerIdentity: malformed answer from STS (no Account)", code="Malformed"
+            )
+        return response
 
     def iter_applications(self) -> Iterator[dict]:
         yield from self._iter_pages(self.list_applications)
@@ -239,7 +260,11 @@ def client_for(account: Account) -> AppConfigClient:
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = _clients[key] = AppConfigClient(_build_boto_client(key))
+            session, config = _build_session(key)
+            client = _clients[key] = AppConfigClient(
+                session.client("appconfig", endpoint_url=key.endpoint_url or None, config=config),
+                functools.cache(lambda: _build_sts_client(session, key, config)),
+            )
         return client
 
 
@@ -249,7 +274,7 @@ def forget_clients() -> None:
         _clients.clear()
 
 
-def _build_boto_client(key: _ClientKey) -> Any:
+def _build_session(key: _ClientKey) -> tuple[Any, Config]:
     config = Config(
         region_name=key.region,
         connect_timeout=settings.APPCONFIG_CONNECT_TIMEOUT,
@@ -262,7 +287,13 @@ def _build_boto_client(key: _ClientKey) -> Any:
     session = boto3.session.Session(botocore_session=base, region_name=key.region)
     if key.role_arn:
         _assume_role(base, key.role_arn)
-    return session.client("appconfig", endpoint_url=key.endpoint_url or None, config=config)
+    return session, config
+
+
+def _build_sts_client(session: Any, key: _ClientKey, config: Config) -> Any:
+    # An Account with its own endpoint is the emulator (or a test double), which answers STS at that same
+    # address; against AWS, the regional STS endpoint (AWS_ENDPOINT_URL_STS still applies, as in boto3).
+    return session.client("sts", endpoint_url=key.endpoint_url or None, config=config)
 
 
 def parse_timestamp(value: Any) -> datetime:

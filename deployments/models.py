@@ -5,8 +5,11 @@ and are written only by the sync services (`deployments.sync`). RoleGrant is wri
 StopRequest and StopDecision by `stops.services` (their tables stay in this app). No model method does I/O.
 """
 
+import re
+
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -15,6 +18,16 @@ from django.urls import reverse
 
 def default_approvals_required() -> int:
     return settings.STOP_APPROVALS_REQUIRED_DEFAULT
+
+
+# arn:aws:iam::123456789012:role/name (any partition): the account a role belongs to.
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/.+$")
+
+
+def account_id_from_role_arn(role_arn: str) -> str:
+    """The 12-digit AWS account id named by an IAM role ARN, or "" for anything else."""
+    match = _ROLE_ARN.match(role_arn.strip())
+    return match.group(1) if match else ""
 
 
 class Account(models.Model):
@@ -29,14 +42,60 @@ class Account(models.Model):
         max_length=2048, blank=True, help_text="Role to assume; blank: the base credentials."
     )
     enabled = models.BooleanField(default=True)
+    # The AWS account these credentials reach (from the role ARN, or sts:GetCallerIdentity on first sync):
+    # two Accounts for the same AWS account and region would mirror every application twice.
+    aws_account_id = models.CharField(
+        max_length=12, blank=True, help_text="Filled from the role ARN or on the first sync."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # Region as stored (blank: the AWS_REGION setting); `clean()` and the sync also compare the
+            # effective region, which the database cannot see.
+            models.UniqueConstraint(
+                fields=["aws_account_id", "region"],
+                condition=~Q(aws_account_id=""),
+                name="account_one_per_aws_account_and_region",
+                violation_error_message="Another Account already mirrors this AWS account in this region.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def effective_region(self) -> str:
+        return self.region or settings.AWS_REGION
+
+    def same_aws_account(self):
+        """Other Accounts that reach the same AWS account in the same (effective) region."""
+        if not self.aws_account_id:
+            return Account.objects.none()
+        regions = {self.effective_region}
+        if self.effective_region == settings.AWS_REGION:
+            regions.add("")
+        return Account.objects.filter(aws_account_id=self.aws_account_id, region__in=regions).exclude(
+            pk=self.pk
+        )
+
+    def clean(self) -> None:
+        # The admin form's validation (Model.full_clean): the account id a role ARN names is known without
+        # asking AWS; a duplicate is refused with a message that names the Account already holding it.
+        if self.role_arn and not self.aws_account_id:
+            self.aws_account_id = account_id_from_role_arn(self.role_arn)
+        other = self.same_aws_account().first()
+        if other is not None:
+            raise ValidationError(duplicate_account_message(self, other))
+
+
+def duplicate_account_message(account: Account, other: Account) -> str:
+    return (
+        f"AWS account {account.aws_account_id} in {account.effective_region} is already mirrored by the "
+        f"Account {other.name!r}; a second Account for it would list every application twice."
+    )
 
 
 class SoftDeletable(models.Model):
@@ -174,6 +233,10 @@ class Deployment(models.Model):
     percentage_complete = models.FloatField(default=0.0)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Only GetDeployment carries these (never a ListDeployments summary).
+    applied_extensions = models.JSONField(default=list, blank=True)
+    kms_key_arn = models.CharField(max_length=2048, blank=True)
+    kms_key_identifier = models.CharField(max_length=2048, blank=True)
     # When the full GetDeployment answer (strategy, profile, location, description, EventLog) was last
     # stored. Null for terminal deployments known only from ListDeployments: fetched lazily on first view.
     details_fetched_at = models.DateTimeField(null=True, blank=True)

@@ -20,12 +20,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from deployments import tasks
-from deployments.appconfig import AppConfigClient, AppConfigError, client_for
+from deployments.appconfig import AppConfigClient, AppConfigError, PermanentAppConfigError, client_for
 from deployments.models import (
     ACTIVE_STATES,
     Account,
@@ -34,6 +34,8 @@ from deployments.models import (
     DeploymentEvent,
     Environment,
     SyncRun,
+    account_id_from_role_arn,
+    duplicate_account_message,
 )
 from portal.queue import publish
 
@@ -56,6 +58,10 @@ DEPLOYMENT_FIELDS = {
     "PercentageComplete": "percentage_complete",
     "StartedAt": "started_at",
     "CompletedAt": "completed_at",
+    # GetDeployment only.
+    "AppliedExtensions": "applied_extensions",
+    "KmsKeyArn": "kms_key_arn",
+    "KmsKeyIdentifier": "kms_key_identifier",
 }
 _UPDATABLE = [
     *DEPLOYMENT_FIELDS.values(),
@@ -90,7 +96,9 @@ def _apply_deployment(deployment: Deployment, data: dict[str, Any]) -> bool:
         if member not in data:
             continue
         value = data[member]
-        if value is None:
+        if attr == "applied_extensions":
+            value = _jsonable(value or [])
+        elif value is None:
             value = None if attr in ("started_at", "completed_at") else ""
         if getattr(deployment, attr) != value:
             setattr(deployment, attr, value)
@@ -420,6 +428,37 @@ def _upsert_applications(account: Account, items: list[dict], now) -> SyncCounts
     return counts
 
 
+class DuplicateAccountError(PermanentAppConfigError):
+    """The Account reaches an AWS account and region that another Account already mirrors."""
+
+
+def account_identify(*, account: Account, client: AppConfigClient | None = None) -> str:
+    """Fill `aws_account_id` once: from the role ARN when there is one, otherwise with sts:GetCallerIdentity
+    (made outside any transaction). Raises DuplicateAccountError, without saving, when another Account
+    already mirrors that AWS account in the same region, so its applications are never listed twice."""
+    if account.aws_account_id:
+        return account.aws_account_id
+    account_id = account_id_from_role_arn(account.role_arn)
+    if not account_id:
+        account_id = (client or client_for(account)).caller_identity()["Account"]
+    account.aws_account_id = account_id
+    other = account.same_aws_account().first()
+    if other is not None:
+        message = duplicate_account_message(account, other)
+        account.aws_account_id = ""
+        raise DuplicateAccountError(message, code="DuplicateAccount")
+    try:
+        with transaction.atomic():
+            Account.objects.filter(pk=account.pk).update(aws_account_id=account_id)
+    except IntegrityError:  # another Account was identified as the same one at the same moment
+        account.aws_account_id = ""
+        raise DuplicateAccountError(
+            f"AWS account {account_id} in {account.effective_region} is already mirrored by another Account.",
+            code="DuplicateAccount",
+        ) from None
+    return account_id
+
+
 class _Run:
     """Opens a SyncRun row, and on exit stores its outcome, duration and API-call count."""
 
@@ -478,14 +517,17 @@ def sync_account(
 ) -> SyncRun:
     """One incremental pass over an account.
 
-    1. ListApplications (every page); upsert applications, soft-deleting the ones AppConfig no longer has.
-    2. For each live application (or only those in `application_ids`): with `fan_out`, publish one
+    1. Identify the AWS account on the first pass (`account_identify`): a second Account for the same AWS
+       account and region fails here, before it lists anything.
+    2. ListApplications (every page); upsert applications, soft-deleting the ones AppConfig no longer has.
+    3. For each live application (or only those in `application_ids`): with `fan_out`, publish one
        `sync_application_task` each (the beat pass: workers split the applications); otherwise (the
        command) run `sync_application` in place.
     A failure of one application is recorded on its own run and does not stop the others.
     """
     client = client or client_for(account)
     with _Run(scope=SyncRun.Scope.ACCOUNT, client=client, account=account) as run:
+        account_identify(account=account, client=client)
         items = list(client.iter_applications())
         run.counts.add(_upsert_applications(account, items, timezone.now()))
     applications = account.applications.filter(deleted_at__isnull=True)
@@ -497,8 +539,9 @@ def sync_account(
             continue
         try:
             sync_application(application=application, client=client)
-        except AppConfigError:
-            logger.warning("sync of application %s failed", application.application_id, exc_info=True)
+        except AppConfigError as exc:
+            # Expected (throttling, a refusal) and written on the application's run: one line, no traceback.
+            logger.warning("sync of application %s failed: %s", application.application_id, exc)
     return run.record
 
 

@@ -46,3 +46,39 @@ def start(boto_client, target: Target, version: str = "1") -> int:
         ConfigurationVersion=version,
         Description="from the tests",
     )["DeploymentNumber"]
+
+
+PAGER = "arn:aws:sns:us-east-1:123456789012:pager"
+NOTIFY = "arn:aws:lambda:us-east-1:123456789012:function:notify"
+
+
+def add_failing_extension(boto_client, emulator, target: Target) -> dict:
+    """A notification extension associated with the target's application (parameter `channel`), whose
+    paging action on ON_DEPLOYMENT_ROLLED_BACK fails, as in the emulator's demo. Returns the association."""
+    extension = boto_client.create_extension(
+        Name="deployment-notifications",
+        Actions={
+            "ON_DEPLOYMENT_START": [{"Name": "notify-start", "Uri": NOTIFY}],
+            "ON_DEPLOYMENT_ROLLED_BACK": [{"Name": "page-on-call", "Uri": PAGER}],
+        },
+        Parameters={"channel": {"Required": True}},
+    )  # fmt: skip
+    emulator.fail_action(
+        PAGER, error_code="AuthorizationError", error_message="not authorized to SNS:Publish"
+    )
+    return boto_client.create_extension_association(
+        ExtensionIdentifier=extension["Id"],
+        ResourceIdentifier=f"arn:aws:appconfig:us-east-1:123456789012:application/{target.application_id}",
+        Parameters={"channel": "#payments"},
+    )
+
+
+def start_with_kms(boto_client, target: Target, key: str = "alias/payments-appconfig") -> int:
+    return boto_client.start_deployment(
+        ApplicationId=target.application_id,
+        EnvironmentId=target.environment_id,
+        DeploymentStrategyId=target.strategy_id,
+        ConfigurationProfileId=target.profile_id,
+        ConfigurationVersion="1",
+        KmsKeyIdentifier=key,
+    )["DeploymentNumber"]

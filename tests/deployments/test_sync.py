@@ -16,13 +16,14 @@ from django.utils import timezone
 from deployments import sync
 from deployments.appconfig import client_for
 from deployments.models import Account, Application, Deployment, DeploymentEvent, Environment, SyncRun
-from tests.deployments.seeding import make_target, start
+from tests.deployments.seeding import add_failing_extension, make_target, start, start_with_kms
 
 pytestmark = pytest.mark.django_db
 
 
 def _calls(emulator) -> dict[str, int]:
-    return {op: n for op, n in emulator.counters().items() if n}
+    """AppConfig calls made (the one GetCallerIdentity of an account's first sync has its own tests)."""
+    return {op: n for op, n in emulator.counters().items() if n and not op.startswith("sts:")}
 
 
 def _writes(queries) -> list[str]:
@@ -319,7 +320,10 @@ def test_it_records_a_readable_error_and_other_accounts_proceed(
 ):
     emulator.seed_estate(applications=1, environments=1, deployments=1)
     server = _fixed_server(status, body, headers)
-    broken = Account.objects.create(name="broken", endpoint_url=f"http://127.0.0.1:{server.server_port}")
+    # Identified already (as after its first sync): the errors under test are AppConfig's, not STS's.
+    broken = Account.objects.create(
+        name="broken", endpoint_url=f"http://127.0.0.1:{server.server_port}", aws_account_id="111111111111"
+    )
     try:
         for acct in sync.accounts_to_sync():
             with contextlib.suppress(sync.AppConfigError):
@@ -346,3 +350,97 @@ def test_it_records_an_unreachable_endpoint(db, settings):
     run = SyncRun.objects.get(account=dead)
     assert run.status == SyncRun.Status.FAILED
     assert "unreachable" in run.error
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What only GetDeployment carries, and the account's identity
+
+
+def test_it_stores_applied_extensions_kms_keys_and_failed_action_invocations(account, emulator, boto_client):
+    target = make_target(boto_client)
+    association = add_failing_extension(boto_client, emulator, target)
+    number = start_with_kms(boto_client, target)
+    emulator.advance(60)
+    sync.sync_account(account=account)
+    client_for(account).stop_deployment(target.application_id, target.environment_id, number)
+    sync.refresh_active_deployments(account=account)
+
+    deployment = Deployment.objects.get(deployment_number=number)
+    assert deployment.kms_key_identifier == "alias/payments-appconfig"
+    assert deployment.kms_key_arn.startswith("arn:aws:kms:us-east-1:123456789012:key/")
+    [applied] = deployment.applied_extensions
+    assert applied["ExtensionAssociationId"] == association["Id"]
+    assert applied["Parameters"] == {"channel": "#payments"}
+    rolled_back = deployment.events.get(event_type="ROLLBACK_COMPLETED")
+    [failed] = rolled_back.action_invocations
+    assert (failed["ActionName"], failed["ErrorCode"]) == ("page-on-call", "AuthorizationError")
+
+
+def test_it_reads_the_aws_account_once_on_the_first_sync(account, emulator):
+    emulator.seed_estate(applications=1, environments=1)
+    emulator.reset_counters()
+
+    sync.sync_account(account=account)
+    sync.sync_account(account=account)
+
+    account.refresh_from_db()
+    assert account.aws_account_id == emulator.account_id == "123456789012"
+    assert emulator.counters()["sts:GetCallerIdentity"] == 1
+
+
+def test_it_takes_the_aws_account_from_the_role_arn_without_asking_sts(account, emulator):
+    Account.objects.filter(pk=account.pk).update(role_arn="arn:aws:iam::210987654321:role/console")
+    account.refresh_from_db()
+    assert sync.account_identify(account=account, client=client_for(account)) == "210987654321"
+    assert emulator.counters().get("sts:GetCallerIdentity", 0) == 0
+    assert Account.objects.get(pk=account.pk).aws_account_id == "210987654321"
+
+
+def test_it_refuses_to_sync_a_second_account_for_the_same_aws_account_and_region(account, emulator):
+    emulator.seed_estate(applications=2, environments=1)
+    sync.sync_account(account=account)
+    twin = Account.objects.create(name="twin", region="us-east-1", endpoint_url=emulator.url)
+
+    with pytest.raises(sync.DuplicateAccountError):
+        sync.sync_account(account=twin)
+
+    run = SyncRun.objects.get(account=twin)
+    assert run.status == SyncRun.Status.FAILED
+    assert "123456789012" in run.error and "'test'" in run.error
+    assert not Application.objects.filter(account=twin).exists()  # nothing listed twice
+    twin.refresh_from_db()
+    assert twin.aws_account_id == ""
+
+
+def test_it_lets_one_aws_account_be_mirrored_in_two_regions(account, emulator):
+    sync.sync_account(account=account)
+    other_region = Account.objects.create(name="eu", region="eu-west-1", endpoint_url=emulator.url)
+    sync.sync_account(account=other_region)
+    other_region.refresh_from_db()
+    assert other_region.aws_account_id == "123456789012"
+
+
+def test_it_records_an_sts_failure_readably(account, emulator):
+    server = _fixed_server(403, b"<html>no</html>", {"Content-Type": "text/html"})
+    broken = Account.objects.create(name="broken", endpoint_url=f"http://127.0.0.1:{server.server_port}")
+    try:
+        with pytest.raises(sync.AppConfigError):
+            sync.sync_account(account=broken)
+    finally:
+        server.shutdown()
+    run = SyncRun.objects.get(account=broken)
+    assert run.status == SyncRun.Status.FAILED and run.error.startswith("GetCallerIdentity: ")
+    assert "Traceback" not in run.error
+
+
+def test_it_logs_a_failed_application_sync_in_one_line(account, emulator, caplog, monkeypatch):
+    emulator.seed_estate(applications=1, environments=1)
+
+    def throttled(**kwargs):
+        raise sync.PermanentAppConfigError("ListEnvironments: ThrottlingException: Rate exceeded", code="x")
+
+    monkeypatch.setattr(sync, "sync_application", throttled)
+    with caplog.at_level("WARNING", logger="deployments.sync"):
+        sync.sync_account(account=account)
+    [line] = [r for r in caplog.records if r.name == "deployments.sync"]
+    assert "ThrottlingException" in line.getMessage() and line.exc_info is None
