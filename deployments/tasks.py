@@ -1,20 +1,34 @@
 """Thin Celery tasks of the sync: take ids, fetch, call a service (imported inside the body: services import
 this module to publish). Each task is named after its service with `_task`; the Celery names are pinned to
 the ones beat entries and queued messages already use. Only transient AppConfig errors are retried (with
-exponential backoff); a permanent one is already written on the sync run, so retrying would only repeat it."""
+exponential backoff); a permanent one is already written on the sync run, so retrying would only repeat it.
+
+Expected AWS faults are one log line each, with their error code (`AppConfigError`'s text starts with the
+operation and the code): Celery logs each retry in one line, and a task that runs out of retries logs one
+warning instead of failing with a traceback (the error is on the sync run already)."""
+
+import logging
 
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
 
 from deployments.appconfig import PermanentAppConfigError, TransientAppConfigError
 from deployments.models import Account, Application, Deployment, Environment
 
-_RETRY = {
-    "autoretry_for": (TransientAppConfigError,),
-    "retry_backoff": 2,
-    "retry_backoff_max": 60,
-    "retry_jitter": True,
-    "max_retries": 3,
-}
+logger = logging.getLogger(__name__)
+
+_RETRY = {"bind": True, "max_retries": 3}
+
+
+def retry_or_give_up(task, exc: TransientAppConfigError) -> None:
+    """Retry a transient AppConfig error with exponential backoff (2, 4, 8 s... at most 60, jittered); once
+    the retries are spent, one warning line and no traceback: the fault is expected and already recorded."""
+    retries = task.request.retries
+    if retries >= task.max_retries:
+        logger.warning("%s gave up after %d retries: %s", task.name, retries, exc)
+        return
+    countdown = get_exponential_backoff_interval(factor=2, retries=retries, maximum=60, full_jitter=True)
+    raise task.retry(exc=exc, countdown=countdown)
 
 
 @shared_task(name="deployments.tasks.sync_all_accounts", ignore_result=True)
@@ -26,7 +40,7 @@ def sync_all_accounts() -> None:
 
 
 @shared_task(name="deployments.tasks.sync_account", ignore_result=True, **_RETRY)
-def sync_account_task(*, account_id: int) -> None:
+def sync_account_task(self, *, account_id: int) -> None:
     from deployments.sync import sync_account
 
     account = Account.objects.filter(pk=account_id, enabled=True).first()
@@ -34,12 +48,14 @@ def sync_account_task(*, account_id: int) -> None:
         return
     try:
         sync_account(account=account, fan_out=True)
+    except TransientAppConfigError as exc:
+        retry_or_give_up(self, exc)
     except PermanentAppConfigError:
         return  # recorded on the account's sync run
 
 
 @shared_task(name="deployments.tasks.sync_application", ignore_result=True, **_RETRY)
-def sync_application_task(*, application_id: int) -> None:
+def sync_application_task(self, *, application_id: int) -> None:
     from deployments.sync import sync_application
 
     application = Application.objects.select_related("account").filter(pk=application_id).first()
@@ -47,12 +63,14 @@ def sync_application_task(*, application_id: int) -> None:
         return
     try:
         sync_application(application=application)
+    except TransientAppConfigError as exc:
+        retry_or_give_up(self, exc)
     except PermanentAppConfigError:
         return  # recorded on the application's sync run
 
 
 @shared_task(name="deployments.tasks.sync_environment", ignore_result=True, **_RETRY)
-def sync_environment_task(*, environment_id: int) -> None:
+def sync_environment_task(self, *, environment_id: int) -> None:
     from deployments.sync import sync_environment
 
     environment = Environment.objects.select_related("application__account").filter(pk=environment_id).first()
@@ -60,6 +78,8 @@ def sync_environment_task(*, environment_id: int) -> None:
         return
     try:
         sync_environment(environment=environment)
+    except TransientAppConfigError as exc:
+        retry_or_give_up(self, exc)
     except PermanentAppConfigError:
         return  # recorded on the environment's sync run
 
@@ -76,7 +96,7 @@ def refresh_active_deployments_task() -> None:
 
 
 @shared_task(name="deployments.tasks.fetch_deployment_details", ignore_result=True, **_RETRY)
-def deployment_fetch_details_task(*, deployment_id: int) -> None:
+def deployment_fetch_details_task(self, *, deployment_id: int) -> None:
     from deployments.sync import deployment_fetch_details
 
     deployment = (
@@ -88,5 +108,7 @@ def deployment_fetch_details_task(*, deployment_id: int) -> None:
         return
     try:
         deployment_fetch_details(deployment=deployment)
+    except TransientAppConfigError as exc:
+        retry_or_give_up(self, exc)
     except PermanentAppConfigError:
         return  # stored on the row; the page shows it

@@ -3,10 +3,14 @@ delays a stop. Thin: take ids, call a service (imported inside the body: service
 Names are pinned to where the tasks were first defined, so messages already queued and beat's entries keep
 working."""
 
+import logging
+
 from celery import shared_task
 from django.conf import settings
 
 from deployments.appconfig import TransientAppConfigError
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -28,7 +32,11 @@ def stop_execute(self, *, stop_request_id: int) -> None:
         stop_request_execute(stop_request_id=stop_request_id)
     except TransientAppConfigError as exc:
         # The request is back in "approved"; past max_retries the relay keeps offering it until
-        # STOP_MAX_ATTEMPTS fails it for good.
+        # STOP_MAX_ATTEMPTS fails it for good. An expected fault: one line (Celery's for a retry, this one
+        # when the retries are spent), never a traceback.
+        if self.request.retries >= self.max_retries:
+            logger.warning("stop request %s: retries spent, left to the relay: %s", stop_request_id, exc)
+            return
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
 
 

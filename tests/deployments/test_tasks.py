@@ -53,3 +53,34 @@ def test_it_retries_a_transient_failure_with_backoff(account, emulator, celery_w
     runs = SyncRun.objects.filter(scope="account").order_by("started_at")
     assert [r.status for r in runs] == ["failed", "succeeded"]
     assert "ThrottlingException" in runs[0].error
+
+
+@pytest.mark.django_db
+def test_it_logs_a_transient_fault_in_one_line_once_the_retries_are_spent(
+    environment_row, monkeypatch, caplog
+):
+    from deployments import sync
+    from deployments.appconfig import TransientAppConfigError
+
+    def throttled(**kwargs):
+        raise TransientAppConfigError(
+            "ListDeployments: ThrottlingException: Rate exceeded", code="Throttling"
+        )
+
+    monkeypatch.setattr(sync, "sync_environment", throttled)
+    with caplog.at_level("INFO"):
+        result = tasks.sync_environment_task.apply(kwargs={"environment_id": environment_row.pk})
+
+    assert result.successful()  # expected and recorded on the run: not a task failure with a traceback
+    retries = [r for r in caplog.records if "retry" in r.getMessage().lower()]
+    gave_up = [r for r in caplog.records if "gave up" in r.getMessage()]
+    assert len(retries) == tasks.sync_environment_task.max_retries
+    assert len(gave_up) == 1 and "ThrottlingException" in gave_up[0].getMessage()
+    assert all(r.exc_info is None and "Traceback" not in r.getMessage() for r in caplog.records)
+
+
+@pytest.fixture
+def environment_row(account):
+    from tests.factories import EnvironmentFactory
+
+    return EnvironmentFactory(application__account=account)
