@@ -16,6 +16,8 @@ from datetime import datetime
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from deployments.clock import duration_text
+
 # "Configuration available to 25.00% of clients"
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 
@@ -216,8 +218,9 @@ def progress_chart(deployment, events: Sequence, now: datetime) -> ProgressChart
         if end is None:
             end = last_known
     else:
-        # Never before the last event: AppConfig's clock and ours may disagree by a little (or, against the
-        # emulator running faster than real time, by a lot).
+        # `now` is the console's one clock (deployments.clock). Never before the last event: AppConfig's
+        # clock and ours may disagree by a little (or, against an emulator run faster than real time, by a
+        # lot).
         end = max(_seconds(now, start) or 0.0, last_known)
     now_point = Point(end, deployment.percentage_complete) if not deployment.is_terminal else None
 
@@ -253,7 +256,7 @@ def _describe(deployment, planned: list[Point], actual: list[Point], found: list
     status = "so far" if not deployment.is_terminal else "in the end"
     facts = [
         plan,
-        f"Actual: {reached:.2f}% of clients after {_duration(end)} {status}, state {deployment.state}.",
+        f"Actual: {reached:.2f}% of clients after {duration_text(end)} {status}, state {deployment.state}.",
     ]
-    facts += [f"{m.label} at {_duration(m.seconds)}." for m in found]
+    facts += [f"{m.label} at {duration_text(m.seconds)}." for m in found]
     return " ".join(facts)

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from deployments.access import VIEW, Access, applications_for, deployments_by_key
@@ -117,17 +118,29 @@ def deployment_page(access: Access, application_id: str, environment_id: str, de
     check is done in Python rather than as a subquery, which Django would have to compile: query
     compilation, not the database, is most of a lookup's cost here."""
     newest = StopRequest.objects.filter(deployment=OuterRef("pk")).order_by("-pk").values("pk")[:1]
-    deployments = deployments_by_key(application_id, environment_id, deployment_number)
+    deployments = deployments_by_key(application_id, environment_id, deployment_number).select_related(
+        "environment__application__account"
+    )
     # Application ids are unique per account, so two accounts may both answer: the first visible one, by pk
-    # (sorted here: an ORDER BY is one more clause to compile).
-    found = deployments.annotate(latest_stop_request_pk=Subquery(newest)).order_by()
+    # (sorted here: an ORDER BY is one more clause to compile). `account_count` rides along (a scalar
+    # subquery) so the page can say which account without a query of its own.
+    found = deployments.annotate(
+        latest_stop_request_pk=Subquery(newest),
+        account_count=RawSQL(_ACCOUNT_COUNT_SQL, ()),  # noqa: S611 - constant SQL, no parameters
+    ).order_by()
     visible = [d for d in found if access.may(VIEW, d.environment.application)]
     return min(visible, key=lambda d: d.pk) if visible else None
 
 
+_ACCOUNT_COUNT_SQL = f"SELECT COUNT(*) FROM {Account._meta.db_table}"  # noqa: S608 - a table name only
+
+
 def deployment_is_live(deployment: Deployment) -> bool:
     """Whether the detail page can still change without anyone acting: AppConfig is moving it, or its event
-    log is on its way (the lazy fetch has been asked for and has neither arrived nor failed)."""
+    log is on its way (the lazy fetch has been asked for and has neither arrived nor failed). Never for a
+    disabled Account's deployment: nothing refreshes its cache any more."""
+    if not deployment.environment.application.account.enabled:
+        return False
     return not deployment.is_terminal or (
         deployment.details_fetched_at is None and not deployment.details_error
     )
@@ -137,11 +150,17 @@ def visible_deployments(user) -> QuerySet[Deployment]:
     return Deployment.objects.filter(
         environment__application__in=applications_for(user),
         environment__deleted_at__isnull=True,
-    ).select_related("environment__application")
+    ).select_related("environment__application__account")
 
 
 def dashboard_active(user, limit: int = 50) -> list[Deployment]:
-    return list(visible_deployments(user).filter(state__in=ACTIVE_STATES).order_by("-started_at")[:limit])
+    """Deployments in progress, as far as the cache knows: a disabled Account's are left out, since nothing
+    refreshes them any more (their last known state would read "in progress" for ever)."""
+    return list(
+        visible_deployments(user)
+        .filter(state__in=ACTIVE_STATES, environment__application__account__enabled=True)
+        .order_by("-started_at")[:limit]
+    )
 
 
 def dashboard_recent(user, limit: int = 10) -> list[Deployment]:
@@ -163,6 +182,7 @@ def dashboard_version(user, now: datetime | None = None) -> str:
         Deployment.objects.filter(
             environment__application__in=applications_for(user),
             environment__deleted_at__isnull=True,
+            environment__application__account__enabled=True,
             state__in=ACTIVE_STATES,
         )
         .order_by()

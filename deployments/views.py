@@ -15,7 +15,6 @@ from django.core.paginator import InvalidPage, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST, require_safe
@@ -24,7 +23,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from audit.records import forbidden
 from audit.selectors import events_for_deployment
-from deployments import access, selectors
+from deployments import access, clock, selectors
 from deployments.access import SYNC_NOW, request_access, user_may, visible_application, visible_environment
 from deployments.charts import progress_chart
 from deployments.enqueue import DELAYED, QUEUED, deployment_details_request, environment_sync_request
@@ -165,16 +164,26 @@ def deployment_detail(
         deployment = _page_deployment(request, application_id, environment_id, deployment_number)
     live = selectors.deployment_is_live(deployment)
     delayed = False
-    if deployment.details_fetched_at is None and not deployment.details_error:
+    account = deployment.environment.application.account
+    if deployment.details_fetched_at is None and not deployment.details_error and account.enabled:
         delayed = deployment_details_request(deployment=deployment) == DELAYED
     if polled and held == deployment.version:
         return HttpResponse(status=204) if live else HttpResponseStopPolling()
     context = _deployment_context(request, deployment, live) | {"details_delayed": delayed}
     if not polled:
+        request._several_accounts = deployment.account_count > 1  # read with the lookup
         permissions = request_access(request).on(deployment.environment.application)
         context["permissions"] = permissions
+        # One read for the merged timeline (the console's entries) and the auditors' aside.
         context["audit_events"] = events_for_deployment(deployment, request.user, permissions=permissions)
         return render(request, "deployments/deployment_detail.html", context)
+    # A changed poll re-renders the timeline, whose console entries may have changed too.
+    application = deployment.environment.application
+    context["audit_events"] = SimpleLazyObject(
+        lambda: events_for_deployment(
+            deployment, request.user, permissions=request_access(request).on(application)
+        )
+    )
     body = render_to_string("deployments/deployment_detail.html#poll", context, request)
     return HttpResponse(body) if live else HttpResponseStopPolling(body)
 
@@ -186,7 +195,7 @@ def _deployment_context(request: HttpRequest, deployment: Deployment, live: bool
     # the chart are read only when a region that shows them is not cached.
     fragment_version = str(deployment.version)
     if not deployment.is_terminal:
-        fragment_version += f":{int(timezone.now().timestamp()) // FRAGMENT_STEP_SECONDS}"
+        fragment_version += f":{int(clock.now().timestamp()) // FRAGMENT_STEP_SECONDS}"
     events = SimpleLazyObject(lambda: selectors.deployment_events(deployment))
     return {
         "deployment": deployment,
@@ -205,7 +214,7 @@ def _chart(deployment: Deployment, events, fragment_version: str) -> SafeString 
     key = f"deployment-chart:{deployment.pk}:{fragment_version}"
     svg = cache.get(key)
     if svg is None:
-        chart = progress_chart(deployment, events, timezone.now())
+        chart = progress_chart(deployment, events, clock.now())
         svg = str(chart.svg()) if chart else ""
         cache.set(key, svg, FRAGMENT_CACHE_SECONDS)
     return mark_safe(svg) if svg else None  # noqa: S308 - built by charts.py, which escapes every text

@@ -1,7 +1,8 @@
 // Progressive enhancement for the console's pages; no inline script anywhere (CSP-friendly). Loaded with
 // `defer`, after htmx and before htmx processes the page, and re-applied after every htmx swap.
 //  - Times are rendered in UTC by the server; on hover, show the viewer's own local time too.
-//  - Relative times ("3 minutes ago", elements with data-since) are kept current between server renders.
+//  - Relative times ("3 min 12 s ago" with data-since, "in 1 min 30 s" with data-until) are kept current
+//    between server renders, on the server's clock.
 //  - htmx under the Content-Security-Policy, and the person's own htmx requests marked (below).
 (function () {
   "use strict";
@@ -35,23 +36,29 @@
     if (cause && cause.isTrusted) evt.detail.headers["X-Console-Activity"] = "user";
   });
 
-  function plural(n, unit) { return n + " " + unit + (n === 1 ? "" : "s"); }
+  // One clock: the server's. The page carries the server's time when it was rendered (data-server-now on
+  // <body>); the offset to the browser's clock is applied to every relative time, so a browser whose clock
+  // is off never moves them (see deployments/clock.py, which renders the same words).
+  var offset = 0;
+  var serverNow = Date.parse(document.body ? document.body.getAttribute("data-server-now") || "" : "");
+  if (!isNaN(serverNow)) offset = serverNow - Date.now();
+  function now() { return Date.now() + offset; }
 
-  function relative(ms) {
-    var s = Math.round(Math.abs(ms) / 1000);
-    var text;
-    if (s < 10) return "now";
-    if (s < 60) text = plural(s, "second");
-    else if (s < 3600) text = plural(Math.floor(s / 60), "minute");
-    else if (s < 86400) {
-      var minutes = Math.floor((s % 3600) / 60);
-      text = plural(Math.floor(s / 3600), "hour") + (minutes ? ", " + plural(minutes, "minute") : "");
-    } else {
-      var hours = Math.floor((s % 86400) / 3600);
-      text = plural(Math.floor(s / 86400), "day") + (hours ? ", " + plural(hours, "hour") : "");
-    }
-    return ms < 0 ? text + " from now" : text + " ago";
+  function duration(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    var units = [[Math.floor(s / 86400), "d"], [Math.floor((s % 86400) / 3600), "h"],
+                 [Math.floor((s % 3600) / 60), "min"], [s % 60, "s"]];
+    var first = 0;
+    while (first < units.length - 1 && !units[first][0]) first++;
+    var shown = units.slice(first, first + 2).filter(function (u) { return u[0]; });
+    return shown.map(function (u) { return u[0] + " " + u[1]; }).join(" ") || "0 s";
   }
+
+  // A past moment: "4 min 12 s ago"; "just now" for the last ten seconds and for a moment the clock has not
+  // reached yet (an event that happened is never "from now").
+  function since(ms) { return ms < 10000 ? "just now" : duration(ms) + " ago"; }
+  // A future moment: "in 1 min 30 s"; "now" once passed.
+  function until(ms) { return ms < 1000 ? "now" : "in " + duration(ms); }
 
   function localise(root) {
     root.querySelectorAll("time[datetime]:not([data-local])").forEach(function (el) {
@@ -64,10 +71,14 @@
   }
 
   function refreshRelative(root) {
-    var now = Date.now();
+    var at = now();
     root.querySelectorAll("[data-since]").forEach(function (el) {
       var moment = Date.parse(el.getAttribute("data-since"));
-      if (!isNaN(moment)) el.textContent = relative(now - moment);
+      if (!isNaN(moment)) el.textContent = since(at - moment);
+    });
+    root.querySelectorAll("[data-until]").forEach(function (el) {
+      var moment = Date.parse(el.getAttribute("data-until"));
+      if (!isNaN(moment)) el.textContent = until(moment - at);
     });
   }
 
@@ -75,5 +86,5 @@
 
   document.addEventListener("DOMContentLoaded", enhance);
   document.addEventListener("htmx:afterSettle", enhance);
-  setInterval(function () { refreshRelative(document); }, 15000);
+  setInterval(function () { refreshRelative(document); }, 5000);
 })();

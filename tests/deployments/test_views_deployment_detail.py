@@ -7,10 +7,13 @@ from datetime import timedelta
 
 import pytest
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditEvent
+from audit.records import record
 from deployments import tasks
-from deployments.models import Deployment, DeploymentEvent, Role
+from deployments.models import Account, Deployment, DeploymentEvent, Role
 from stops import services
 from tests.factories import AccountFactory, ApplicationFactory, DeploymentFactory, EnvironmentFactory
 from tests.helpers import HX, deployment_url, event
@@ -209,9 +212,10 @@ def test_it_refuses_other_methods(client_for, viewer, estate):
 
 
 # Session, user, the viewer's access (one read for the lookup, the stop panel, the audit aside and the
-# navigation), the deployment (which also says whether it ever had a stop request), its events (only when the
-# timeline is not cached for this version) and the audit aside's events: 6. With a stop request, the panel
-# reads it and its decisions: 8. The issue's bar is 10.
+# navigation), the deployment (which also says whether it ever had a stop request, and how many accounts
+# exist), its events (only when the timeline is not cached for this version) and the deployment's audit
+# events (one read for the merged timeline's console entries and the auditors' aside, whatever their number):
+# 6, as before the timelines were merged. With a stop request, the panel reads it and its decisions: 8.
 PAGE_QUERIES = 6
 PAGE_QUERIES_WITH_STOP_REQUEST = 8
 
@@ -307,3 +311,123 @@ def test_it_finds_the_visible_one_of_two_accounts_applications_with_the_same_ids
     assert b"checkout-flags" in first and b"eu-flags" not in first
     assert b"checkout-flags" in client_for(both).get(deployment_url(estate.running)).content  # the older one
     assert client_for(neither).get(deployment_url(estate.running)).status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One timeline: AppConfig's events and the console's
+
+
+def test_it_merges_the_consoles_events_into_the_timeline(client_for, operator, approver, auditor, estate):
+    stop_request = services.stop_request_create(
+        deployment=estate.running, user=operator, reason="error rate up"
+    )
+    services.stop_request_approve(stop_request=stop_request, user=approver, comment="agreed")
+
+    seen_by_operator = _region(client_for(operator).get(deployment_url(estate.running)).content.decode(),
+                               "deployment-timeline")  # fmt: skip
+    seen_by_auditor = _region(client_for(auditor).get(deployment_url(estate.running)).content.decode(),
+                              "deployment-timeline")  # fmt: skip
+
+    for html in (seen_by_operator, seen_by_auditor):
+        assert "Stop requested" in html and "error rate up" in html and "Stop approved" in html
+        assert html.index("Stop approved") < html.index("Stop requested") < html.index("40.00% of clients")
+        assert '<span class="source source-person">Person</span>' in html
+        assert '<span class="source source-appconfig">AppConfig</span>' in html
+    approved = AuditEvent.objects.get(action="stop.approved")
+    link = reverse("audit_event_detail", args=[approved.pk])
+    assert link in seen_by_auditor and link not in seen_by_operator
+
+
+def test_it_keeps_the_audit_aside_for_auditors(client_for, operator, auditor, estate):
+    services.stop_request_create(deployment=estate.running, user=operator, reason="error rate up")
+    assert (
+        'class="card audit-aside"' in client_for(auditor).get(deployment_url(estate.running)).content.decode()
+    )
+    assert (
+        'class="card audit-aside"'
+        not in client_for(operator).get(deployment_url(estate.running)).content.decode()
+    )
+
+
+def test_it_reads_the_consoles_events_without_a_query_per_event(
+    client_for, auditor, estate, django_assert_max_num_queries
+):
+    client = client_for(auditor)
+
+    def queries_with(n: int) -> int:
+        for _ in range(n):
+            record(action="sync.requested", target=estate.running, reason="look")
+        with django_assert_max_num_queries(PAGE_QUERIES) as captured:
+            response = client.get(deployment_url(estate.running))
+        assert response.status_code == 200
+        return len(captured)
+
+    assert queries_with(2) == queries_with(30) == PAGE_QUERIES
+
+
+def test_it_shows_the_new_console_event_on_the_next_view(client_for, operator, estate):
+    client = client_for(operator)
+    assert b"Stop requested" not in client.get(deployment_url(estate.running)).content
+    services.stop_request_create(deployment=estate.running, user=operator, reason="error rate up")
+    assert b"Stop requested" in client.get(deployment_url(estate.running)).content  # not the cached rows
+
+
+def test_it_brings_the_consoles_events_with_a_changed_poll(client_for, operator, estate):
+    held = estate.running.version
+    services.stop_request_create(deployment=estate.running, user=operator, reason="error rate up")
+    Deployment.objects.filter(pk=estate.running.pk).update(version=held + 1)
+    response = client_for(operator).get(f"{deployment_url(estate.running)}?v={held}", headers=HX)
+    assert response.status_code == 200 and b"Stop requested" in response.content
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Every field AppConfig returns
+
+
+def test_it_shows_applied_extensions_kms_keys_and_failed_extension_actions(client_for, viewer, estate):
+    Deployment.objects.filter(pk=estate.running.pk).update(
+        kms_key_identifier="alias/payments-appconfig",
+        kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/abc",
+        applied_extensions=[{"ExtensionId": "ext1234", "ExtensionAssociationId": "asc1234",
+                             "VersionNumber": 2, "Parameters": {"channel": "#payments"}}],
+        version=F("version") + 1,
+    )  # fmt: skip
+    estate.running.events.create(
+        sequence=3, event_type="ROLLBACK_COMPLETED", triggered_by="APPCONFIG", description="Rolled back",
+        occurred_at=timezone.now(),
+        action_invocations=[{"ActionName": "page-on-call", "ErrorCode": "AuthorizationError",
+                             "ErrorMessage": "not authorized to SNS:Publish"}],
+    )  # fmt: skip
+
+    html = client_for(viewer).get(deployment_url(estate.running)).content.decode()
+
+    fields = _region(html, "deployment-fields")
+    assert "alias/payments-appconfig" in fields and "arn:aws:kms:us-east-1:123456789012:key/abc" in fields
+    assert "ext1234" in fields and "asc1234" in fields and "version 2" in fields
+    assert "channel" in fields and "#payments" in fields
+    timeline = _region(html, "deployment-timeline")
+    assert 'class="error extension-errors" role="alert"' in timeline
+    assert "1 extension action failed" in timeline and "page-on-call" in timeline
+    assert "AuthorizationError: not authorized to SNS:Publish" in timeline
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Accounts
+
+
+def test_it_names_the_account_only_when_there_are_several(client_for, viewer, estate):
+    assert "<dt>Account</dt>" not in client_for(viewer).get(deployment_url(estate.running)).content.decode()
+    AccountFactory(name="second")
+    Deployment.objects.filter(pk=estate.running.pk).update(version=F("version") + 1)
+    html = client_for(viewer).get(deployment_url(estate.running)).content.decode()
+    assert f"<dt>Account</dt><dd>{estate.application.account.name}" in html
+
+
+def test_it_says_a_disabled_accounts_cache_is_no_longer_refreshed(client_for, viewer, estate, published):
+    Account.objects.filter(pk=estate.application.account_id).update(enabled=False)
+    html = client_for(viewer).get(deployment_url(estate.running)).content.decode()
+    assert "is disabled: this deployment's cache is no longer refreshed" in html
+    assert "hx-trigger" not in html.split('id="deployment-progress"')[1].split(">")[0]  # nothing will move it
+    old = _old(estate)
+    client_for(viewer).get(deployment_url(old))
+    assert published == []  # and nothing is fetched for it
