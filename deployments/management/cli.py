@@ -38,7 +38,7 @@ from django.db import connections
 
 from deployments import access
 from deployments.appconfig import AppConfigError
-from deployments.models import Deployment, DeploymentEvent, Environment
+from deployments.models import Account, Application, Deployment, DeploymentEvent, Environment
 from deployments.sync import DEPLOYMENT_FIELDS
 from portal.files import MIB, FileRefused, open_regular_file
 
@@ -347,11 +347,54 @@ def user_named(username: str) -> AbstractBaseUser:
     return user
 
 
-def find_environment(user: AbstractBaseUser | None, application_id: str, environment_id: str) -> Environment:
+def add_account_argument(parser: CommandParser) -> None:
+    parser.add_argument(
+        "--account",
+        metavar="NAME",
+        help="the console Account (its name) holding the application: needed when several accounts have an "
+        "application with this id (ids are unique only per account)",
+    )
+
+
+def _account_candidates(user: AbstractBaseUser | None, account: str | None, application_id: str) -> list[str]:
+    """The names of the accounts holding an application with this id that `user` (when given) may see, or
+    just `account` when given; 252 for an unknown account name, 254 when the id is in several accounts and
+    no --account says which (acting on the wrong one of two is worse than asking)."""
+    if account is not None:
+        if not Account.objects.filter(name=account).exists():
+            known = ", ".join(Account.objects.values_list("name", flat=True)) or "none"
+            raise parse_error(f"no account named {account!r} (accounts: {known})")
+        return [account]
+    applications = Application.objects.filter(application_id=application_id)
+    if user is not None:
+        applications = applications.filter(access.holds_on(user, access.VIEW, "pk"))
+    names = sorted(set(applications.values_list("account__name", flat=True)))
+    if len(names) > 1:
+        raise service_error(
+            f"application id {application_id!r} exists in several accounts ({', '.join(names)}): "
+            "say which with --account NAME"
+        )
+    return names
+
+
+def find_environment(
+    user: AbstractBaseUser | None, application_id: str, environment_id: str, account: str | None = None
+) -> Environment:
     """The cached environment, if `user` (when given; the read commands take none: whoever runs manage.py
     already holds the database) may see its application; 254 otherwise, the same answer for "no such
-    environment" and "not yours to see", as the web's 404."""
-    environment = access.find_environment(user, application_id, environment_id)
+    environment" and "not yours to see", as the web's 404. `account`: the Account's name, required when the
+    application id exists in several accounts."""
+    names = _account_candidates(user, account, application_id)
+    environment = None
+    if names:
+        environments = Environment.objects.select_related("application__account").filter(
+            application__account__name=names[0],
+            application__application_id=application_id,
+            environment_id=environment_id,
+        )
+        if user is not None:
+            environments = environments.filter(access.holds_on(user, access.VIEW, "application"))
+        environment = environments.first()
     if environment is None:
         raise service_error(
             f"ResourceNotFoundException: no environment {environment_id!r} of application "
@@ -361,7 +404,26 @@ def find_environment(user: AbstractBaseUser | None, application_id: str, environ
     return environment
 
 
-find_deployment = access.find_deployment
+def find_deployment(
+    user: AbstractBaseUser | None,
+    application_id: str,
+    environment_id: str,
+    deployment_number: int,
+    account: str | None = None,
+) -> Deployment | None:
+    """The cached deployment (None when there is none), with the same account rule as `find_environment`."""
+    names = _account_candidates(user, account, application_id)
+    if not names:
+        return None
+    deployments = Deployment.objects.select_related("environment__application__account").filter(
+        environment__application__account__name=names[0],
+        environment__application__application_id=application_id,
+        environment__environment_id=environment_id,
+        deployment_number=deployment_number,
+    )
+    if user is not None:
+        deployments = deployments.filter(access.holds_on(user, access.VIEW, "environment__application"))
+    return deployments.first()
 
 
 def deployment_not_found(environment: Environment, deployment_number: int) -> CommandError:
@@ -391,25 +453,34 @@ def _deployment_values(deployment: Deployment) -> dict[str, Any]:
     values["DeploymentNumber"] = deployment.deployment_number
     values["StartedAt"] = _utc(deployment.started_at)
     values["CompletedAt"] = _utc(deployment.completed_at)
+    # A list of structures, each in the model's member order; none is no member at all.
+    values["AppliedExtensions"] = [
+        _in_model_order("AppliedExtension", x)
+        for x in deployment.applied_extensions or ()
+        if isinstance(x, dict)
+    ] or None
     return values
 
 
 def event_shape(event: DeploymentEvent) -> dict[str, Any]:
+    invocations = [
+        _in_model_order("ActionInvocation", i) for i in event.action_invocations or () if isinstance(i, dict)
+    ]
     return _in_model_order(
         "DeploymentEvent",
         {
             "EventType": event.event_type,
             "TriggeredBy": event.triggered_by,
             "Description": event.description,
-            "ActionInvocations": event.action_invocations or None,
+            "ActionInvocations": invocations or None,
             "OccurredAt": _utc(event.occurred_at),
         },
     )
 
 
 def deployment_shape(deployment: Deployment) -> dict[str, Any]:
-    """GetDeployment's answer as the cache holds it (EventLog newest first). Members the cache does not
-    keep (AppliedExtensions, KmsKeyArn, KmsKeyIdentifier) are left out."""
+    """GetDeployment's answer as the cache holds it (EventLog newest first), AppliedExtensions, KmsKeyArn
+    and KmsKeyIdentifier included when AppConfig gave them."""
     environment = deployment.environment
     values = _deployment_values(deployment)
     values["ApplicationId"] = environment.application.application_id

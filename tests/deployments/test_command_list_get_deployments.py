@@ -12,16 +12,15 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connections
+from django.utils import timezone
 
 from deployments import sync
 from deployments.management import cli
 from deployments.management.commands import get_deployment, list_deployments
 from deployments.models import Deployment, DeploymentEvent
-from tests.deployments.seeding import make_target, start
+from tests.deployments.seeding import add_failing_extension, make_target, start, start_with_kms
 
 pytestmark = pytest.mark.django_db
-
-UNCACHED = ("AppliedExtensions", "KmsKeyArn", "KmsKeyIdentifier")
 
 
 @pytest.fixture
@@ -94,10 +93,10 @@ def assert_fails(name: str, argv: list[str], returncode: int, message: str) -> N
 
 
 def as_aws_prints(answer: dict) -> str:
-    """An answer as `aws --output json` prints it, less what the cache does not keep."""
+    """An answer as `aws --output json` prints it (empty lists of invocations left out, as the cache does)."""
     answer.pop("ResponseMetadata", None)
-    for member in UNCACHED:
-        answer.pop(member, None)
+    if not answer.get("AppliedExtensions"):
+        answer.pop("AppliedExtensions", None)
     for event in answer.get("EventLog", []):
         if not event.get("ActionInvocations"):
             event.pop("ActionInvocations", None)
@@ -294,3 +293,54 @@ def test_it_answers_not_found_to_a_user_who_may_not_see_the_deployment(history, 
     argv = where(history, "--deployment-number", "2", "--user", "outsider")
     assert_fails("get_deployment", argv, 254, "ResourceNotFoundException")
     assert_fails("get_deployment", [*argv[:-1], "ghost"], 254, "no user named 'ghost'")
+
+
+def test_it_shows_applied_extensions_kms_keys_and_invocations_as_appconfig_does(
+    account, emulator, boto_client
+):
+    target = make_target(boto_client, duration=10, growth=20.0, bake=5)
+    add_failing_extension(boto_client, emulator, target)
+    number = start_with_kms(boto_client, target)
+    emulator.advance(60)
+    sync.sync_account(account=account)
+    boto_client.stop_deployment(
+        ApplicationId=target.application_id, EnvironmentId=target.environment_id, DeploymentNumber=number
+    )
+    emulator.reset_counters()
+
+    printed = call("get_deployment", *where(target, "--deployment-number", str(number), "--refresh"))
+
+    answer = _get(boto_client, target, number)
+    assert printed == as_aws_prints(answer)  # members and nested structures in the model's order
+    shape = json.loads(printed)
+    keys = list(shape)
+    assert keys.index("EventLog") < keys.index("AppliedExtensions") < keys.index("KmsKeyArn")
+    assert keys.index("KmsKeyArn") < keys.index("KmsKeyIdentifier")
+    assert shape["KmsKeyIdentifier"] == "alias/payments-appconfig"
+    assert shape["AppliedExtensions"][0]["Parameters"] == {"channel": "#payments"}
+    failed = [i for e in shape["EventLog"] for i in e.get("ActionInvocations", []) if i.get("ErrorCode")]
+    assert [i["ActionName"] for i in failed] == ["page-on-call"]
+
+
+def test_it_asks_which_account_when_an_application_id_is_in_several(history, boto_client):
+    from tests.factories import AccountFactory, ApplicationFactory, DeploymentFactory, EnvironmentFactory
+
+    twin = ApplicationFactory(account=AccountFactory(name="eu"), application_id=history.application_id)
+    environment = EnvironmentFactory(application=twin, environment_id=history.environment_id)
+    DeploymentFactory(
+        environment=environment,
+        deployment_number=1,
+        configuration_name="eu-flags",
+        details_fetched_at=timezone.now(),
+    )
+
+    assert_fails("list_deployments", where(history), 254, "exists in several accounts (eu, test)")
+    assert_fails("get_deployment", where(history, "--deployment-number", "1"), 254, "--account NAME")
+    assert_fails("list_deployments", where(history, "--account", "nope"), 252, "no account named 'nope'")
+
+    eu = json.loads(call("list_deployments", *where(history, "--account", "eu")))["Items"]
+    ours = json.loads(call("list_deployments", *where(history, "--account", "test")))["Items"]
+    assert [i["ConfigurationName"] for i in eu] == ["eu-flags"]
+    assert [i["DeploymentNumber"] for i in ours] == [2, 1]
+    shown = json.loads(call("get_deployment", *where(history, "--deployment-number", "1", "--account", "eu")))
+    assert shown["ConfigurationName"] == "eu-flags"

@@ -3,7 +3,8 @@
 Prints GetDeployment's answer (the Deployment shape, EventLog newest first). A deployment whose details were
 never fetched (known only from a list), or any with --refresh, is read through from AppConfig and stored
 first; with --refresh a deployment the cache does not know yet is looked for by syncing its environment.
---user limits what may be seen to that user's applications. Exit codes and error lines as `stop_deployment`
+--user limits what may be seen to that user's applications; --account NAME says which Account's application
+is meant when its id exists in several. Exit codes and error lines as `stop_deployment`
 (see deployments/management/cli.py).
 """
 
@@ -27,8 +28,9 @@ class Command(cli.AwsStyleCommand):
         parser.add_argument(
             "--user", metavar="USERNAME", help="answer as this user: only applications they may see"
         )
+        cli.add_account_argument(parser)
 
-    def handle(self, *args, refresh: bool, user: str, **options) -> None:
+    def handle(self, *args, refresh: bool, user: str, account: str | None, **options) -> None:
         application_id, environment_id = options["application_id"], options["environment_id"]
         number = options["deployment_number"]
         cli.require(
@@ -44,13 +46,13 @@ class Command(cli.AwsStyleCommand):
         )
         acting = cli.user_named(user) if user else None
         try:
-            deployment = cli.find_deployment(acting, application_id, environment_id, number)
+            deployment = cli.find_deployment(acting, application_id, environment_id, number, account)
             if deployment is None:
-                environment = cli.find_environment(acting, application_id, environment_id)
+                environment = cli.find_environment(acting, application_id, environment_id, account)
                 if not refresh:
                     raise cli.deployment_not_found(environment, number)
                 sync.sync_environment(environment=environment)
-                deployment = cli.find_deployment(acting, application_id, environment_id, number)
+                deployment = cli.find_deployment(acting, application_id, environment_id, number, account)
                 if deployment is None:
                     raise cli.deployment_not_found(environment, number)
             elif refresh or deployment.details_fetched_at is None:

@@ -3,7 +3,8 @@
 Prints ListDeployments' answer ({"Items": [DeploymentSummary, ...]}, newest first, every cached deployment
 on one page) so scripts need no AWS access of their own. --refresh syncs the environment first (one
 ListDeployments, plus a GetDeployment per deployment in progress). --user limits what may be seen to that
-user's applications. Exit codes and error lines as `stop_deployment` (see deployments/management/cli.py).
+user's applications; --account NAME says which Account's application is meant when its id exists in several.
+Exit codes and error lines as `stop_deployment` (see deployments/management/cli.py).
 """
 
 from __future__ import annotations
@@ -25,8 +26,18 @@ class Command(cli.AwsStyleCommand):
         parser.add_argument(
             "--user", metavar="USERNAME", help="answer as this user: only applications they may see"
         )
+        cli.add_account_argument(parser)
 
-    def handle(self, *args, application_id: str, environment_id: str, refresh: bool, user: str, **options):
+    def handle(
+        self,
+        *args,
+        application_id: str,
+        environment_id: str,
+        refresh: bool,
+        user: str,
+        account: str | None,
+        **options,
+    ):
         cli.require(
             [
                 name
@@ -38,7 +49,7 @@ class Command(cli.AwsStyleCommand):
             ]
         )
         acting = cli.user_named(user) if user else None
-        environment = cli.find_environment(acting, application_id, environment_id)
+        environment = cli.find_environment(acting, application_id, environment_id, account)
         if refresh:
             try:
                 sync.sync_environment(environment=environment)

@@ -70,6 +70,7 @@ class Command(cli.AwsStyleCommand):
         portal = parser.add_argument_group("console")
         portal.add_argument("--user", metavar="USERNAME", help="who asks (required): their roles apply")
         portal.add_argument("--reason", help="why (required): recorded on the request and the audit trail")
+        cli.add_account_argument(portal)
         portal.add_argument(
             "--confirmation",
             metavar="ENVIRONMENT_NAME",
@@ -105,7 +106,7 @@ class Command(cli.AwsStyleCommand):
             self.write_json(cli.output_skeleton(OPERATION))
             return
 
-        deployment = self._deployment(user, params)
+        deployment = self._deployment(user, params, options["account"])
         stop_request = self._request(deployment, user, reason, params, options)
         if stop_request.status == StopStatus.PENDING and not options["wait"]:
             self.write_json(self._pending(stop_request))
@@ -116,19 +117,19 @@ class Command(cli.AwsStyleCommand):
             raise cli.service_error(f"stop request #{stop_request.pk} {stop_request.status}{outcome}")
         self.write_json(cli.deployment_shape(self._read_back(deployment)))
 
-    def _deployment(self, user, params: dict) -> Deployment:
+    def _deployment(self, user, params: dict, account: str | None) -> Deployment:
         application_id, environment_id = params["ApplicationId"], params["EnvironmentId"]
         number = params["DeploymentNumber"]
-        deployment = cli.find_deployment(user, application_id, environment_id, number)
+        deployment = cli.find_deployment(user, application_id, environment_id, number, account)
         if deployment is not None:
             return deployment
-        environment = cli.find_environment(user, application_id, environment_id)
+        environment = cli.find_environment(user, application_id, environment_id, account)
         try:
             # Started since the last sync pass? One ListDeployments of this environment tells.
             sync.sync_environment(environment=environment)
         except AppConfigError as exc:
             raise cli.appconfig_error(exc) from None
-        deployment = cli.find_deployment(user, application_id, environment_id, number)
+        deployment = cli.find_deployment(user, application_id, environment_id, number, account)
         if deployment is None:
             raise cli.deployment_not_found(environment, number)
         return deployment
