@@ -3,7 +3,8 @@
 import pytest
 from django.utils import timezone
 
-from tests.factories import DeploymentFactory, EnvironmentFactory
+from deployments.models import Environment
+from tests.factories import AccountFactory, DeploymentFactory, EnvironmentFactory
 from tests.helpers import deployment_url
 
 pytestmark = pytest.mark.django_db
@@ -48,3 +49,19 @@ def test_it_answers_unknown_ids_with_404(client_for, viewer, estate, path):
 
 def test_it_hides_applications_the_user_may_not_see(client_for, outsider, estate):
     assert client_for(outsider).get("/applications/pay1234/").status_code == 404
+
+
+def test_it_shows_each_environments_stop_policy(client_for, viewer, estate):
+    Environment.objects.filter(pk=estate.environment.pk).update(approvals_required=2, is_critical=True)
+    html = client_for(viewer).get("/applications/pay1234/").content.decode()
+    assert '<td data-label="Stop approvals">2</td>' in html
+    assert '<td data-label="Critical"><strong>critical</strong></td>' in html
+
+
+def test_it_names_the_account_when_there_are_several(client_for, viewer, estate):
+    assert "Account " not in client_for(viewer).get("/applications/pay1234/").content.decode()
+    AccountFactory(name="second")
+    assert (
+        f"Account {estate.application.account.name}"
+        in client_for(viewer).get("/applications/pay1234/").content.decode()
+    )

@@ -3,8 +3,9 @@ now" button for operators; bad filters and pages answer 400/404; a fixed number 
 
 import pytest
 
-from deployments.models import Deployment
-from tests.helpers import HX, deployment_url, environment_url
+from deployments.models import Account, Deployment
+from tests.factories import AccountFactory
+from tests.helpers import HX, deployment_url, environment_url, set_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -102,3 +103,22 @@ def test_it_runs_a_fixed_number_of_queries_at_ten_thousand_deployments(
     _many(estate.environment, 10_000)
     many = count({"page": 150}), count({"state": "COMPLETE"})
     assert few == many
+
+
+def test_it_shows_the_stop_policy(client_for, viewer, estate):
+    set_policy(estate.running, 2, critical=True)
+    html = client_for(viewer).get(environment_url(estate.environment)).content.decode()
+    assert "<dt>Stop approvals</dt><dd>2 approvers other than the requester</dd>" in html
+    assert "<strong>yes</strong>: whoever asks for a stop types <code>prod</code> to confirm" in html
+    set_policy(estate.running, 0)
+    html = client_for(viewer).get(environment_url(estate.environment)).content.decode()
+    assert "none: a stop runs as soon as it is asked" in html and "<dt>Critical</dt><dd>no</dd>" in html
+
+
+def test_it_names_the_account_and_says_when_it_is_disabled(client_for, viewer, estate):
+    assert "Account " not in client_for(viewer).get(environment_url(estate.environment)).content.decode()
+    AccountFactory(name="second", enabled=False)
+    Account.objects.filter(pk=estate.application.account_id).update(enabled=False)
+    html = client_for(viewer).get(environment_url(estate.environment)).content.decode()
+    assert f"Account {estate.application.account.name}" in html
+    assert "is disabled: this environment's cache is no longer refreshed" in html
