@@ -62,6 +62,8 @@ def _environment(dev: bool = False) -> tuple[dict[str, str], list[str]]:
     # `release` below has just collected them; gunicorn need not do it again.
     env.setdefault("WEB_COLLECTSTATIC", "false")
     env.setdefault("WEB_PORT", "8000")
+    # Links in notifications and the CLI's ApproveAt point at the console this run serves.
+    env.setdefault("CONSOLE_BASE_URL", f"http://127.0.0.1:{env['WEB_PORT']}")
     env.setdefault("EMBEDDED_REDIS_PORT", "6390")
     env.setdefault("PYTHONUNBUFFERED", "1")
     processes = ["worker", "beat", "web-dev" if dev else "web"]

@@ -13,7 +13,7 @@ from django.core.mail import send_mail
 from django.urls import reverse
 
 from deployments.access import APPROVE_STOP, users_holding
-from deployments.models import StopRequest
+from deployments.models import Account, StopRequest
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def eligible_approvers(stop_request: StopRequest) -> list:
 def notify_event(*, stop_request_id: int, event: str) -> None:
     """The task's body: the request (gone: nothing to say) and `notify`."""
     stop_request = (
-        StopRequest.objects.select_related("deployment__environment__application", "requested_by")
+        StopRequest.objects.select_related("deployment__environment__application__account", "requested_by")
         .filter(pk=stop_request_id)
         .first()
     )
@@ -46,9 +46,11 @@ def _summary(stop_request: StopRequest) -> str:
     deployment = stop_request.deployment
     environment = deployment.environment
     flag = "BREAK-GLASS " if stop_request.break_glass else ""
+    # With several Accounts, application names alone are ambiguous: "prod-account: payments-api / prod".
+    account = f"{environment.application.account.name}: " if Account.objects.count() > 1 else ""
     return (
         f"{flag}{stop_request.get_kind_display()} of deployment {deployment.deployment_number} on "
-        f"{environment.application.name} / {environment.name}, "
+        f"{account}{environment.application.name} / {environment.name}, "
         f"asked by {stop_request.requested_by.get_username()}"
     )
 

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Max, QuerySet, Sum
-from django.utils import timezone
 
+from deployments import clock
 from deployments.access import (
     APPROVE_STOP,
     BREAK_GLASS,
@@ -55,11 +55,12 @@ def stop_preview(
     kind = available_kind(deployment)
     bake_left = None
     if deployment.state == DeploymentState.BAKING and deployment.started_at:
-        # Bake ends final_bake minutes after the deployment phase, which lasts its full duration.
-        bake_end = deployment.started_at + timedelta(
-            minutes=deployment.deployment_duration_in_minutes + deployment.final_bake_time_in_minutes
-        )
-        bake_left = max(bake_end - timezone.now(), timedelta(0))
+        # Bake ends final_bake minutes after the deployment phase, which lasts its full duration. AppConfig's
+        # StartedAt against the console's one clock (deployments.clock); clamped to the bake time itself,
+        # so a skew between the two clocks can never show more bake left than the strategy has.
+        bake = timedelta(minutes=deployment.final_bake_time_in_minutes)
+        bake_end = deployment.started_at + timedelta(minutes=deployment.deployment_duration_in_minutes) + bake
+        bake_left = min(max(bake_end - clock.now(), timedelta(0)), bake)
     revert_deadline = deployment.completed_at + REVERT_WINDOW if kind == StopKind.REVERT else None
     if open_request is False:
         open_request = (

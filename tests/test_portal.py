@@ -180,3 +180,24 @@ def test_it_refuses_a_group_mapping_with_an_unknown_role(tmp_path):
     env = {"OIDC_ISSUER": "https://idp.example.com", "OIDC_CLIENT_ID": "c", "OIDC_CLIENT_SECRET": "s"}
     result = _check({"DJANGO_SECRET_KEY": "x" * 50, **env, "OIDC_GROUP_ROLES_FILE": str(mapping)})
     assert result.returncode == 1 and "unknown role 'superuser'" in result.stderr
+
+
+def test_it_points_console_links_at_the_web_port_make_run_serves(monkeypatch, tmp_path):
+    from portal import devrun
+
+    for name in (
+        "CONSOLE_BASE_URL",
+        "WEB_PORT",
+        "AWS_ENDPOINT_URL_APPCONFIG",
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("WEB_PORT", "8123")
+    env, _ = devrun._environment()
+    assert env["CONSOLE_BASE_URL"] == "http://127.0.0.1:8123"
+
+    monkeypatch.setenv("CONSOLE_BASE_URL", "https://console.example.com")
+    env, _ = devrun._environment()
+    assert env["CONSOLE_BASE_URL"] == "https://console.example.com"

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from deployments.models import ACTIVE_STATES, Deployment, SyncRun
+from deployments.models import ACTIVE_STATES, Account, Deployment, SyncRun
 from deployments.selectors import dashboard_version
 from tests.factories import AccountFactory, DeploymentFactory, EnvironmentFactory
 from tests.helpers import HX, deployment_url
@@ -149,3 +149,20 @@ def test_it_runs_a_fixed_number_of_queries(client_for, viewer, estate, django_as
     few = _dashboard_queries(client, estate, 4, django_assert_max_num_queries)
     many = _dashboard_queries(client, estate, 400, django_assert_max_num_queries)
     assert few == many
+
+
+def test_it_leaves_a_disabled_accounts_deployments_out_of_in_progress(client_for, viewer, estate):
+    assert deployment_url(estate.running) in client_for(viewer).get("/").content.decode()
+    version = dashboard_version(viewer)
+    Account.objects.filter(pk=estate.application.account_id).update(enabled=False)
+    html = client_for(viewer).get("/").content.decode()
+    active = html.split('id="active-h"')[1].split("</section>")[0]
+    assert deployment_url(estate.running) not in active and "Nothing is deploying right now." in active
+    assert dashboard_version(viewer) != version  # a poll learns it
+
+
+def test_it_names_the_account_beside_each_application_when_there_are_several(client_for, viewer, estate):
+    name = estate.application.account.name
+    assert f'<span class="muted account">{name}</span>' not in client_for(viewer).get("/").content.decode()
+    AccountFactory(name="second")
+    assert f'<span class="muted account">{name}</span>' in client_for(viewer).get("/").content.decode()

@@ -15,7 +15,7 @@ from deployments.models import Role, StopStatus
 from deployments.roles import role_grant
 from portal import queue
 from stops import notifications, services, tasks
-from tests.factories import ApplicationFactory
+from tests.factories import AccountFactory, ApplicationFactory
 from tests.helpers import just_signed_in, set_policy
 
 pytestmark = pytest.mark.django_db
@@ -164,3 +164,16 @@ class BrokenMailBackend:
 
     def send_messages(self, messages) -> int:
         raise ConnectionRefusedError("no SMTP server")
+
+
+def test_it_names_the_account_when_there_are_several(live, operator, make_user, enqueued):
+    set_policy(live, 1)
+    make_user(Role.APPROVER, username="boss")
+    request = services.stop_request_create(deployment=live, user=operator, reason="error rate up")
+    tasks.notify_stop_request(stop_request_id=request.pk, event="pending")
+    application = live.environment.application
+    assert f"on {application.name} / prod" in mail.outbox[0].subject
+
+    AccountFactory(name="second")
+    tasks.notify_stop_request(stop_request_id=request.pk, event="pending")
+    assert f"on {application.account.name}: {application.name} / prod" in mail.outbox[1].subject

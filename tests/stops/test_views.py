@@ -3,21 +3,25 @@ permission matrix over every role (scoped and unscoped) and anonymous, per the a
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEvent
-from deployments.models import Role, StopRequest, StopStatus
+from deployments.models import Deployment, Role, StopRequest, StopStatus
 from stops import services
 from tests.factories import (
+    AccountFactory,
     ApplicationFactory,
     DeploymentFactory,
     EnvironmentFactory,
     RoleGrantFactory,
     StopRequestFactory,
 )
-from tests.helpers import HX
+from tests.helpers import HX, deployment_url
 
 pytestmark = pytest.mark.django_db
 
@@ -354,3 +358,57 @@ def test_it_offers_break_glass_the_stop_over_a_pending_request(client, make_user
     client.force_login(operator)  # the requester may not start another; the panel does not offer it
     html = client.get(deployment.get_absolute_url()).content.decode()
     assert f'href="{deployment.get_stop_url()}"' not in html
+
+
+def test_it_tells_a_break_glass_user_both_ways_in_the_dialog(client, make_user, deployment):
+    client.force_login(make_user(Role.BREAK_GLASS))
+    html = client.get(_stop_url(deployment)).content.decode()
+    assert "1 approver other than you, unless you tick break glass" in html
+    assert "<dt>With break glass</dt>" in html and "it runs at once, flagged" in html
+
+
+def test_it_says_the_bake_time_left_for_people_and_never_more_than_the_bake(client, operator, deployment):
+    Deployment.objects.filter(pk=deployment.pk).update(
+        state="BAKING",
+        deployment_duration_in_minutes=10,
+        final_bake_time_in_minutes=10,
+        started_at=timezone.now() - timedelta(minutes=15, seconds=48),
+    )
+    client.force_login(operator)
+    html = client.get(_stop_url(deployment)).content.decode()
+    left = html.split("<dt>Bake time left</dt><dd>")[1].split(" <span")[0]
+    assert left in ("4 min 12 s", "4 min 11 s", "4 min 10 s")  # seconds pass while the test runs
+
+    # AppConfig's clock far ahead of ours (the issue's "3:27:57.069869" for a 10-minute bake): clamped.
+    Deployment.objects.filter(pk=deployment.pk).update(started_at=timezone.now() + timedelta(hours=3))
+    html = client.get(_stop_url(deployment)).content.decode()
+    assert "<dt>Bake time left</dt><dd>10 min <span" in html
+
+
+def test_it_says_when_a_pending_request_expires_even_below_two_minutes(client, operator, deployment):
+    stop_request = _request(deployment, operator)
+    StopRequest.objects.filter(pk=stop_request.pk).update(expires_at=timezone.now() + timedelta(seconds=95))
+    client.force_login(operator)
+    html = client.get(deployment_url(deployment)).content.decode()
+    assert "Expires <time" in html and "in 1 min 3" in html and "from now" not in html
+
+
+def test_it_says_what_expired_a_request_not_who_asked(client, operator, deployment):
+    StopRequestFactory(
+        deployment=deployment, requested_by=operator, status=StopStatus.EXPIRED,
+        outcome="No quorum of approvals before the request expired.",
+    )  # fmt: skip
+    client.force_login(operator)
+    html = client.get(deployment_url(deployment)).content.decode()
+    assert "Expired: No quorum of approvals before the request expired." in html
+    assert "asked by operator" in html and "Expired</span>\n      \n      by operator" not in html
+
+
+def test_it_names_the_account_in_the_queue_when_there_are_several(client, operator, approver, deployment):
+    _request(deployment, operator)
+    client.force_login(approver)
+    account = deployment.environment.application.account.name
+    assert f"{account}: " not in client.get(reverse("stop_request_queue")).content.decode()
+    AccountFactory(name="second")
+    html = client.get(reverse("stop_request_queue")).content.decode()
+    assert html.count(f"{account}: {deployment.environment.application.name} / prod") == 2  # waiting, history
