@@ -1,5 +1,6 @@
 """The stop flow in two browsers: an operator asks for a stop with a reason, an approver approves it in the
-queue, and the operator's page shows ROLLED_BACK with the rollback events, without a reload; a real Celery
+queue, and the operator's page shows ROLLED_BACK with the rollback events, without a reload, in one timeline
+with the console's own events (stop requested, approved); a real Celery
 worker runs the stop against the emulator. A viewer sees no Stop button, and a forged POST from their
 session is refused with 403 and audited."""
 
@@ -60,6 +61,13 @@ def test_it_stops_a_deployment_through_request_and_approval(
         dialog.get_by_label("Reason (required)").fill("error rate doubled after rollout")
         dialog.get_by_role("button", name="Request stop").click()
         expect(operator.locator("#stop-panel")).to_contain_text("Waiting for approval")
+        # One timeline: the console's own event, marked as a person's, among AppConfig's.
+        timeline = operator.locator("#deployment-timeline")
+        requested = timeline.locator("tr.console-stop-requested")
+        expect(requested).to_contain_text("Person")
+        expect(requested).to_contain_text("error rate doubled after rollout")
+        expect(timeline.locator("tr.event-deployment_started")).to_contain_text("AppConfig")
+        expect(requested.get_by_role("link")).to_have_count(0)  # an operator does not review the audit trail
         operator.evaluate("window.__sameDocument = true")
 
         log_in(approver, live_server, "boss")
@@ -75,6 +83,13 @@ def test_it_stops_a_deployment_through_request_and_approval(
         expect(operator.locator("#deployment-timeline")).to_contain_text("ROLLBACK_STARTED", timeout=15_000)
         expect(operator.locator("#deployment-timeline")).to_contain_text("ROLLBACK_COMPLETED")
         expect(operator.locator("#stop-panel")).to_contain_text("Succeeded", timeout=15_000)
+        # The approval and the rollback it caused, in one list, newest first, without a reload.
+        expect(timeline.locator("tr.console-stop-approved")).to_contain_text("boss")
+        rows = timeline.locator("tbody tr").all_inner_texts()
+        # (Not against DEPLOYMENT_STARTED: this test's emulator runs 60 times faster than the wall clock.)
+        names = ("ROLLBACK_STARTED", "Stop approved", "Stop requested")
+        first = {name: next(i for i, row in enumerate(rows) if name in row) for name in names}
+        assert first["ROLLBACK_STARTED"] < first["Stop approved"] < first["Stop requested"]
         assert operator.evaluate("window.__sameDocument") is True
         assert StopRequest.objects.get().status == "succeeded"
         assert scaled_emulator.counters()["StopDeployment"] == 1
