@@ -117,6 +117,9 @@ def _initial_sync_queries(account, emulator, deployments: int) -> int:
     Environment.objects.all().delete()
     Application.objects.all().delete()
     emulator.seed_estate(applications=2, environments=2, deployments=deployments)
+    # A first sync each time: the account is identified (its AWS account id read and checked) both times.
+    Account.objects.filter(pk=account.pk).update(aws_account_id="")
+    account.aws_account_id = ""
     with CaptureQueriesContext(connection) as queries:
         sync.sync_account(account=account)
     assert Deployment.objects.count() == 4 * deployments
