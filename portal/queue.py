@@ -12,6 +12,7 @@ relay or the next beat pass, which is why every caller keeps its own durable rec
 from __future__ import annotations
 
 import logging
+import threading
 from functools import partial
 from typing import Any
 
@@ -24,18 +25,38 @@ logger = logging.getLogger(__name__)
 RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
 
 
+# Connections for publishing, per broker URL and process: kept open between publishes (a new connection per
+# task costs a TCP and Redis handshake on every approval), with timeouts of their own.
+_pools: dict[tuple[str, float], Any] = {}
+_pools_lock = threading.Lock()
+POOL_LIMIT = 8
+
+
+def _pool(app: Any, timeout: float) -> Any:
+    key = (app.conf.broker_url, timeout)
+    with _pools_lock:
+        if key not in _pools:
+            options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+            connection = app.connection_for_write(connect_timeout=timeout, transport_options=options)
+            _pools[key] = connection.Pool(limit=POOL_LIMIT)
+        return _pools[key]
+
+
 def publish(task: Any, /, **kwargs: Any) -> bool:
     """Send `task` with keyword arguments `kwargs` now; False (logged) when the broker cannot take it.
 
-    Through a connection of its own whose connect and socket timeouts are CELERY_PUBLISH_TIMEOUT: a broker
+    Through connections of their own whose connect and socket timeouts are CELERY_PUBLISH_TIMEOUT: a broker
     that is down refuses at once, and one that is stalled (a paused Redis still accepts connections, then
     never answers) costs at most two timeouts, not the minutes of the workers' long-lived connections."""
     timeout = settings.CELERY_PUBLISH_TIMEOUT
-    app = task.app
-    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     try:
-        with app.connection_for_write(connect_timeout=timeout, transport_options=options) as connection:
-            task.apply_async(kwargs=kwargs, connection=connection, retry=True, retry_policy=RETRY_POLICY)
+        with _pool(task.app, timeout).acquire(block=True, timeout=timeout) as connection:
+            try:
+                task.apply_async(kwargs=kwargs, connection=connection, retry=True, retry_policy=RETRY_POLICY)
+            except Exception:
+                # A connection that timed out may be half-way through a command: never reuse it.
+                connection.collect()
+                raise
     except Exception as exc:  # the broker is down, unreachable or stalled: the durable row is safe
         logger.warning("could not publish %s%s (%s); the relay or the next pass will", task.name, kwargs, exc)
         return False
