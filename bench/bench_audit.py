@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only")
+os.environ.setdefault("DJANGO_STATIC_MANIFEST", "false")  # templates render without collectstatic
 if not os.environ.get("DATABASE_URL"):
     # A throwaway SQLite file (about 700 MB at a million events), removed when the benchmark ends.
     _scratch = tempfile.mkdtemp(prefix="bench-audit-")

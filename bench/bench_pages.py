@@ -28,6 +28,8 @@ VAR = tempfile.mkdtemp(prefix="bench-pages-")
 os.environ.update(
     {
         "DJANGO_SETTINGS_MODULE": "portal.settings",
+        # Templates render without collectstatic, as in the tests (no hashed-name manifest).
+        "DJANGO_STATIC_MANIFEST": "false",
         "DJANGO_SECRET_KEY": "bench-only-not-secret",
         "DJANGO_ALLOWED_HOSTS": "testserver",
         "DJANGO_SECURE": "false",

@@ -27,6 +27,8 @@ WORKDIR = Path(tempfile.mkdtemp(prefix="bench-stop-"))
 os.environ.update(
     {
         "DJANGO_SETTINGS_MODULE": "portal.settings",
+        # Templates render without collectstatic, as in the tests (no hashed-name manifest).
+        "DJANGO_STATIC_MANIFEST": "false",
         "DJANGO_SECRET_KEY": "bench-only",
         "DJANGO_ALLOWED_HOSTS": "testserver",
         "DJANGO_SECURE": "false",
