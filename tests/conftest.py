@@ -24,7 +24,7 @@ from portal import queue
 from portal.embedded import free_port, start_redis
 from tests.deployments.seeding import make_target, start
 from tests.factories import ApplicationFactory, DeploymentFactory, EnvironmentFactory, UserFactory
-from tests.helpers import event
+from tests.helpers import event, point_celery_at
 from tests.sso_helpers import idp_url, sso_settings  # noqa: F401 - fixtures: the identity provider
 
 # Close to the real time: the portal judges windows (72 h revert, bake left) by its own clock, as it does
@@ -155,14 +155,6 @@ def redis_url() -> Iterator[str]:
     process.terminate()
     process.wait(timeout=10)
     shutil.rmtree(directory, ignore_errors=True)
-
-
-def point_celery_at(app, broker_url: str) -> None:
-    """Switch the app's broker, dropping pooled connections to the previous one (Celery keeps them)."""
-    # Dropped, not closed: kombu's global producer pools may still hand out the old ones, which must work.
-    app.conf.broker_url = broker_url
-    app._pool = None
-    app.amqp._producer_pool = None
 
 
 @pytest.fixture

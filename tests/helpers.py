@@ -84,3 +84,11 @@ def worker_idle(broker_url: str) -> bool:
         and queues.llen("stops") == 0
         and queues.llen("sync") == 0
     )
+
+
+def point_celery_at(app, broker_url: str) -> None:
+    """Switch the app's broker, dropping pooled connections to the previous one (Celery keeps them)."""
+    # Dropped, not closed: kombu's global producer pools may still hand out the old ones, which must work.
+    app.conf.broker_url = broker_url
+    app._pool = None
+    app.amqp._producer_pool = None

@@ -20,10 +20,9 @@ from deployments import sync
 from deployments.models import Deployment, StopRequest, StopStatus
 from portal.embedded import free_port, start_redis
 from stops import services, tasks
-from tests.conftest import point_celery_at
 from tests.deployments.seeding import make_target, start
 from tests.factories import DeploymentFactory
-from tests.helpers import set_policy, wait_until
+from tests.helpers import point_celery_at, set_policy, wait_until
 
 # The target of the issue; bounded by CELERY_PUBLISH_TIMEOUT (0.5 s, one retry), with room for a busy machine.
 ANSWER_WITHIN_SECONDS = 2.0

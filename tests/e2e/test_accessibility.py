@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from deployments import sync
 from deployments.models import Role
 from tests.deployments.seeding import make_target, start
-from tests.e2e.conftest import log_in
+from tests.e2e.helpers import log_in
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from deployments.models import Account, Deployment, Role, StopRequest, SyncRun
 from deployments.roles import role_grant
 from tests.deployments.seeding import make_target, start
-from tests.e2e.conftest import log_in
+from tests.e2e.helpers import log_in
 from tests.factories import UserFactory
 from tests.helpers import wait_until
 

@@ -17,7 +17,7 @@ from appconfig_emulator import Emulator, ScaledClock
 from deployments import appconfig, sync
 from deployments.models import Account, Deployment, Role
 from stops import services
-from tests.e2e.conftest import BackgroundSync, log_in
+from tests.e2e.helpers import BackgroundSync, log_in
 
 pytestmark = [
     pytest.mark.e2e,

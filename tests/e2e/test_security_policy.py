@@ -13,7 +13,7 @@ from deployments import sync
 from deployments.models import Role
 from deployments.roles import role_grant
 from tests.deployments.seeding import make_target, start
-from tests.e2e.conftest import log_in
+from tests.e2e.helpers import log_in
 
 pytestmark = pytest.mark.e2e
 

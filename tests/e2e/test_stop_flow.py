@@ -15,7 +15,7 @@ from audit.models import AuditEvent
 from deployments import sync
 from deployments.models import Deployment, Environment, Role, StopRequest
 from tests.deployments.seeding import make_target, start
-from tests.e2e.conftest import log_in
+from tests.e2e.helpers import log_in
 
 pytestmark = pytest.mark.e2e
 

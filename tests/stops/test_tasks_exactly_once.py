@@ -19,8 +19,7 @@ from django.urls import reverse
 from deployments.models import Role, StopRequest, StopStatus
 from portal.embedded import free_port, start_redis
 from stops import services, tasks
-from tests.conftest import point_celery_at
-from tests.helpers import wait_until, worker_idle
+from tests.helpers import point_celery_at, wait_until, worker_idle
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
