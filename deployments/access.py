@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
+from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
@@ -24,7 +25,16 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest
 
-from deployments.models import Application, Deployment, Environment, Role, RoleGrant, StopRequest
+from deployments.models import (
+    ACTIVE_STATES,
+    Account,
+    Application,
+    Deployment,
+    Environment,
+    Role,
+    RoleGrant,
+    StopRequest,
+)
 
 # ---------------------------------------------------------------------------------------------------------
 # Permissions ("app_label.codename") and the roles that carry them
@@ -142,6 +152,14 @@ class Access:
         """Held for every application or for at least one (the navigation's question)."""
         return holds(self.everywhere, perm) or any(perm in p for p in self.by_application.values())
 
+    def applications(self, perm: str) -> frozenset[int] | None:
+        """The ids of the applications on which `perm` is held, or None for every application: a filter
+        on plain ids, which the database can answer from an index where the role subquery of
+        `applications_for` makes it scan (the dashboard's lists)."""
+        if holds(self.everywhere, perm):
+            return None
+        return frozenset(pk for pk, perms in self.by_application.items() if perm in perms)
+
 
 NO_ACCESS = Access()
 
@@ -231,6 +249,88 @@ def find_deployment(
     if user is not None:
         deployments = deployments.filter(holds_on(user, VIEW, "environment__application"))
     return deployments.order_by("pk").first()
+
+
+class PollState(NamedTuple):
+    """What a live region's poll compares with the version it holds, read without building the deployment:
+    `version` (the progress region's), `panel_version` (the stop panel's: its newest stop request and the
+    deployment), whether the page can still change (`live`) and whether its lazily fetched details are
+    settled (arrived or failed)."""
+
+    version: int
+    panel_version: str
+    live: bool
+    details_settled: bool
+
+
+def find_poll_state(
+    user: User, application_id: str, environment_id: str, deployment_number: int
+) -> PollState | None:
+    """One query, written out (compiling the ORM form of `find_deployment`, with its joins and role
+    subquery, costs several times what the database takes, on the request every open deployment page sends
+    twice every two seconds): the deployment's `PollState`, if `user` may see it. None when it does not
+    exist or is not visible: the caller then takes the full path, which answers 404 (and records a refusal)
+    as for any lookup."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    app_label, codename = VIEW.split(".", 1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _poll_sql(),
+            [
+                application_id,
+                environment_id,
+                deployment_number,
+                user.is_superuser,
+                user.pk,
+                app_label,
+                codename,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    version, state, details_fetched, details_error, enabled, stop_pk, stop_version = row
+    terminal = state not in ACTIVE_STATES
+    details_settled = details_fetched is not None or bool(details_error)
+    return PollState(
+        version=version,
+        panel_version=f"{stop_pk}.{stop_version}.{version}" if stop_pk else f"0.{version}",
+        live=bool(enabled) and (not terminal or not details_settled),
+        details_settled=details_settled,
+    )
+
+
+@cache
+def _poll_sql() -> str:
+    """`find_poll_state`'s query: the lookup of `deployments_by_key`, the newest stop request as the stop
+    panel reads it (`stops.selectors.stop_panel`), and the role check of `holds_on` (a superuser, or a grant
+    for every application or this one whose role carries the permission). Tests hold it to the ORM's
+    answers."""
+    deployment, environment, application = Deployment._meta, Environment._meta, Application._meta
+    stop, account = StopRequest._meta, Account._meta
+    newest = (
+        f"FROM {stop.db_table} s WHERE s.{stop.get_field('deployment').column} = d.id"
+        " ORDER BY s.created_at DESC, s.id DESC LIMIT 1"
+    )
+    # Only table and column names are interpolated, from the models' metadata; values are parameters.
+    return (
+        "SELECT d.version, d.state, d.details_fetched_at, d.details_error, c.enabled,"  # noqa: S608
+        f" (SELECT s.id {newest}), (SELECT s.version {newest})"
+        f" FROM {deployment.db_table} d"
+        f" JOIN {environment.db_table} e ON e.id = d.{deployment.get_field('environment').column}"
+        f" JOIN {application.db_table} a ON a.id = e.{environment.get_field('application').column}"
+        f" JOIN {account.db_table} c ON c.id = a.{application.get_field('account').column}"
+        " WHERE a.application_id = %s AND e.environment_id = %s AND d.deployment_number = %s"
+        " AND (%s OR EXISTS (SELECT 1"
+        f" FROM {RoleGrant._meta.db_table} g"
+        f" JOIN {Group.permissions.through._meta.db_table} gp ON gp.group_id = g.group_id"
+        f" JOIN {Permission._meta.db_table} p ON p.id = gp.permission_id"
+        f" JOIN {ContentType._meta.db_table} ct ON ct.id = p.content_type_id"
+        " WHERE g.user_id = %s AND (g.application_id IS NULL OR g.application_id = a.id)"
+        " AND ct.app_label = %s AND p.codename = %s))"
+        " ORDER BY d.id LIMIT 1"
+    )
 
 
 class OutOfScope(Http404):

@@ -24,7 +24,14 @@ from django_htmx.http import HttpResponseStopPolling
 from audit.records import forbidden
 from audit.selectors import events_for_deployment
 from deployments import access, clock, selectors
-from deployments.access import SYNC_NOW, request_access, user_may, visible_application, visible_environment
+from deployments.access import (
+    SYNC_NOW,
+    VIEW,
+    request_access,
+    user_may,
+    visible_application,
+    visible_environment,
+)
 from deployments.charts import progress_chart
 from deployments.enqueue import DELAYED, QUEUED, deployment_details_request, environment_sync_request
 from deployments.forms import (
@@ -59,15 +66,22 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     form = DashboardPollForm(request.GET)
     if not form.is_valid():
         return bad_request(request)
-    version = selectors.dashboard_version(request.user)
+    version = selectors.dashboard_version()
     held = form.cleaned_data["v"]
-    if is_partial(request) and held == version:
+    if is_partial(request) and held == version.token:
         return HttpResponse(status=204)
+    request._several_accounts = version.several_accounts  # read with the token
+    # Health and the two lists are the same for everyone who sees the same applications: the template caches
+    # them per scope and token (`dashboard-shared`), so a change answers each poll with the region rendered
+    # once for all its viewers; the lists are read only when that region is not cached.
+    scope = request_access(request).applications(VIEW)
     context = {
-        "version": version,
-        "active": selectors.dashboard_active(request.user),
-        "recent": selectors.dashboard_recent(request.user),
-        "health": selectors.sync_health(),
+        "version": version.token,
+        "anything_active": version.active > 0,
+        "scope": "all" if scope is None else ",".join(map(str, sorted(scope))),
+        "active": SimpleLazyObject(lambda: selectors.dashboard_active(scope)),
+        "recent": SimpleLazyObject(lambda: selectors.dashboard_recent(scope)),
+        "health": SimpleLazyObject(selectors.sync_health),
     }
     template = (
         "deployments/dashboard.html#live" if is_partial(request) and held else "deployments/dashboard.html"
@@ -154,6 +168,12 @@ def deployment_detail(
         return bad_request(request)
     held = form.cleaned_data["v"]
     polled = is_partial(request) and held is not None
+    if polled:
+        # The usual poll: nothing changed. One written-out query answers it (`find_poll_state`); anything
+        # else (a change, details still on their way, a deployment not visible) takes the full path below.
+        state = access.find_poll_state(request.user, application_id, environment_id, deployment_number)
+        if state is not None and state.details_settled and held == state.version:
+            return HttpResponse(status=204) if state.live else HttpResponseStopPolling()
     # A poll asks one question (has it changed?) in one query; the full page reads the viewer's rights once,
     # for the lookup, the stop panel, the audit aside and the navigation.
     if polled:

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
-from deployments.access import visible_deployment, visible_stop_request
+from deployments.access import find_poll_state, visible_deployment, visible_stop_request
 from deployments.models import StopRequest
 from portal.authn import authentication_of
 from portal.http import HtmxHttpRequest, bad_request, forbidden, is_partial, safe_next
@@ -73,9 +73,14 @@ def stop_panel(request: HtmxHttpRequest, application_id: str, environment_id: st
     form = StopPanelPollForm(request.GET)
     if not form.is_valid():
         return bad_request(request)
+    held = form.cleaned_data.get("v")
+    if held is not None:
+        # The usual poll: nothing changed, answered by one written-out query (`find_poll_state`).
+        state = find_poll_state(request.user, application_id, environment_id, deployment_number)
+        if state is not None and held == state.panel_version:
+            return HttpResponse(status=204)
     deployment = visible_deployment(request.user, application_id, environment_id, deployment_number)
     panel = selectors.stop_panel(deployment, request.user)
-    held = form.cleaned_data.get("v")
     if held is not None and held == panel["panel_version"]:
         return HttpResponse(status=204)
     response = render(request, "stops/_panel_body.html", panel)

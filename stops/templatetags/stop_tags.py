@@ -3,7 +3,7 @@ the deployment page (rendered with the viewer's rights) and `{% stops_waiting as
 
 from django import template
 
-from deployments.access import request_access
+from deployments.access import APPROVE_STOP, request_access
 from stops import selectors
 
 register = template.Library()
@@ -19,5 +19,9 @@ def stop_panel(context, deployment):
 
 @register.simple_tag(takes_context=True)
 def stops_waiting(context) -> int:
-    """How many stop requests wait for the viewer's decision (one query)."""
-    return selectors.waiting_for(context["request"].user).count()
+    """How many stop requests wait for the viewer's decision: one query, none for someone who approves
+    nowhere (most viewers)."""
+    request = context["request"]
+    if not request_access(request).anywhere(APPROVE_STOP):
+        return 0
+    return selectors.waiting_for(request.user).count()

@@ -2,18 +2,23 @@
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, Group
+from django.utils import timezone
 
 from deployments.access import (
     ROLE_PERMISSIONS,
     access_of,
     applications_for,
+    find_deployment,
+    find_poll_state,
     grants_holding,
     holds,
     user_may,
 )
 from deployments.models import Role
 from deployments.roles import RoleError, role_grant, role_revoke
-from tests.factories import ApplicationFactory
+from deployments.selectors import deployment_is_live
+from stops.selectors import stop_panel
+from tests.factories import ApplicationFactory, DeploymentFactory, EnvironmentFactory, StopRequestFactory
 
 PERMISSIONS = sorted({perm for perms in ROLE_PERMISSIONS.values() for perm in perms})
 
@@ -122,3 +127,44 @@ def test_it_reads_a_role_change_on_the_next_access(make_user, apps):
     access = access_of(user)
     assert access.may("deployments.sync_now", apps[2])
     assert not access.may("deployments.request_stop", apps[2])
+
+
+def test_it_answers_the_poll_in_one_query_agreeing_with_the_full_lookup(
+    make_user, apps, admin_user, django_assert_max_num_queries
+):
+    """The live poll's written-out query (`find_poll_state`) must see exactly what `find_deployment` sees,
+    and report the versions and liveness the full path would compare: a 204 for a deployment a user may
+    not see would tell them it exists."""
+    now = timezone.now()
+    deployments = []
+    for i, application in enumerate(apps):
+        environment = EnvironmentFactory(application=application)
+        running = DeploymentFactory(environment=environment, state="DEPLOYING", details_fetched_at=now)
+        done = DeploymentFactory(environment=environment, state="COMPLETE", details_fetched_at=now)
+        pending = DeploymentFactory(environment=environment, state="COMPLETE", details_fetched_at=None)
+        deployments += [running, done, pending]
+        if i == 1:
+            StopRequestFactory(deployment=running, status="rejected", version=3)
+            StopRequestFactory(deployment=running, status="pending", version=2)
+    apps[2].account.enabled = False
+    apps[2].account.save()
+    for user in [*_grant_shapes(make_user, apps), admin_user]:
+        for deployment in deployments:
+            keys = (
+                deployment.environment.application.application_id,
+                deployment.environment.environment_id,
+                deployment.deployment_number,
+            )
+            with django_assert_max_num_queries(1):
+                state = find_poll_state(user, *keys)
+            found = find_deployment(user, *keys)
+            assert (state is not None) == (found is not None), (user, deployment)
+            if found is None:
+                continue
+            assert state.version == found.version
+            assert state.panel_version == stop_panel(found, user)["panel_version"]
+            assert state.live == deployment_is_live(found)
+            assert state.details_settled == (
+                found.details_fetched_at is not None or bool(found.details_error)
+            )
+    assert find_poll_state(AnonymousUser(), *keys) is None

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
-from deployments.models import ACTIVE_STATES, Account, Deployment, SyncRun
+from deployments.models import ACTIVE_STATES, Account, Deployment, Role, StopRequest, SyncRun
 from deployments.selectors import dashboard_version
-from tests.factories import AccountFactory, DeploymentFactory, EnvironmentFactory
+from tests.factories import AccountFactory, DeploymentFactory, EnvironmentFactory, StopRequestFactory
 from tests.helpers import HX, deployment_url
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +54,7 @@ def test_it_answers_an_unchanged_poll_with_204_in_three_queries(
     client_for, viewer, estate, django_assert_max_num_queries
 ):
     client = client_for(viewer)
-    version = dashboard_version(viewer)
+    version = dashboard_version().token
     with django_assert_max_num_queries(3):
         response = client.get(f"/?v={version}", headers=HX)
     # A half-minute boundary between the two reads would change the token; that is a 200, not a failure.
@@ -64,7 +65,7 @@ def test_it_answers_an_unchanged_poll_with_204_in_three_queries(
 
 def test_it_answers_a_changed_poll_with_the_live_region_only(client_for, viewer, estate):
     client = client_for(viewer)
-    version = dashboard_version(viewer)
+    version = dashboard_version().token
     Deployment.objects.filter(pk=estate.running.pk).update(
         percentage_complete=80.0, updated_at=timezone.now()
     )
@@ -78,11 +79,11 @@ def test_it_answers_a_changed_poll_with_the_live_region_only(client_for, viewer,
 
 
 def test_it_changes_its_version_when_a_deployment_starts_or_ends(viewer, estate):
-    before = dashboard_version(viewer)
+    before = dashboard_version().token
     Deployment.objects.filter(pk=estate.running.pk).update(state="COMPLETE")
-    ended = dashboard_version(viewer)
+    ended = dashboard_version().token
     DeploymentFactory(environment=estate.environment, deployment_number=9, state="DEPLOYING")
-    started = dashboard_version(viewer)
+    started = dashboard_version().token
     assert len({before, ended, started}) == 3
 
 
@@ -153,12 +154,12 @@ def test_it_runs_a_fixed_number_of_queries(client_for, viewer, estate, django_as
 
 def test_it_leaves_a_disabled_accounts_deployments_out_of_in_progress(client_for, viewer, estate):
     assert deployment_url(estate.running) in client_for(viewer).get("/").content.decode()
-    version = dashboard_version(viewer)
+    version = dashboard_version().token
     Account.objects.filter(pk=estate.application.account_id).update(enabled=False)
     html = client_for(viewer).get("/").content.decode()
     active = html.split('id="active-h"')[1].split("</section>")[0]
     assert deployment_url(estate.running) not in active and "Nothing is deploying right now." in active
-    assert dashboard_version(viewer) != version  # a poll learns it
+    assert dashboard_version().token != version  # a poll learns it
 
 
 def test_it_names_the_account_beside_each_application_when_there_are_several(client_for, viewer, estate):
@@ -166,3 +167,59 @@ def test_it_names_the_account_beside_each_application_when_there_are_several(cli
     assert f'<span class="muted account">{name}</span>' not in client_for(viewer).get("/").content.decode()
     AccountFactory(name="second")
     assert f'<span class="muted account">{name}</span>' in client_for(viewer).get("/").content.decode()
+
+
+def test_it_renders_a_changed_region_once_for_every_viewer_of_the_same_applications(
+    make_user, client, estate, django_assert_num_queries
+):
+    """Load: one deployment moving must not make every viewer's poll read and render the lists again."""
+    first, second = make_user(Role.VIEWER), make_user(Role.VIEWER)
+    held = dashboard_version().token
+    Deployment.objects.filter(pk=estate.running.pk).update(
+        percentage_complete=80.0, updated_at=timezone.now()
+    )
+    client.force_login(first)
+    assert "80.00%" in client.get(f"/?v={held}", headers=HX).content.decode()
+
+    client.force_login(second)
+    # Session, user, token, the viewer's access: the lists, health and rows come from the cached region.
+    with django_assert_num_queries(4):
+        response = client.get(f"/?v={held}", headers=HX)
+    assert response.status_code == 200 and "80.00%" in response.content.decode()
+
+
+def test_it_never_serves_one_scopes_region_to_another(client, viewer, outsider, estate):
+    """Scope: the region cached for a viewer of every application is not what a scoped user gets."""
+    client.force_login(viewer)
+    assert deployment_url(estate.running) in client.get("/").content.decode()
+    client.force_login(outsider)
+    html = client.get("/").content.decode()
+    assert deployment_url(estate.running) not in html and "Nothing is deploying right now." in html
+
+
+def test_it_changes_its_version_when_a_stop_request_is_made_or_moves(estate):
+    before = dashboard_version().token
+    stop_request = StopRequestFactory(deployment=estate.running)
+    made = dashboard_version().token
+    StopRequest.objects.filter(pk=stop_request.pk).update(status="approved", version=F("version") + 1)
+    moved = dashboard_version().token
+    assert len({before, made, moved}) == 3
+
+
+def test_it_shows_an_approver_the_requests_waiting_for_them_at_the_next_poll(client_for, approver, estate):
+    client = client_for(approver)
+    held = dashboard_version().token
+    assert "wait for your approval" not in client.get("/").content.decode()
+    StopRequestFactory(deployment=estate.running)
+    response = client.get(f"/?v={held}", headers=HX)
+    assert response.status_code == 200
+    assert "1 stop request waits for your approval." in response.content.decode()
+
+
+def test_it_asks_no_waiting_count_of_a_viewer_who_approves_nowhere(
+    client_for, viewer, estate, django_assert_num_queries
+):
+    client = client_for(viewer)
+    client.get("/")  # the region is cached now
+    with django_assert_num_queries(4):  # session, user, token, access: no stop-request count
+        client.get("/?v=0-0", headers=HX)
