@@ -88,6 +88,18 @@ def test_it_reports_a_malformed_setting_in_one_line():
     assert result.stderr.count("\n") == 1
 
 
+def test_it_reports_an_unreadable_group_mapping_file_in_one_line(tmp_path):
+    """Start-up: a broken OIDC_GROUP_ROLES_FILE stops every command with one readable line, no traceback."""
+    mapping = tmp_path / "roles.yaml"
+    mapping.write_text("platform-admins: [{role: emperor}]\n")
+    sso = {"OIDC_ISSUER": "https://idp.example.com", "OIDC_CLIENT_ID": "console", "OIDC_CLIENT_SECRET": "s"}
+    for path in (mapping, tmp_path / "missing.yaml"):
+        result = _check({"DJANGO_SECRET_KEY": "x" * 50, **sso, "OIDC_GROUP_ROLES_FILE": str(path)})
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith("error: OIDC_GROUP_ROLES_FILE"), result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
 def test_it_passes_the_deploy_checklist_with_production_settings():
     result = _check(
         {
