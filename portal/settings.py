@@ -32,6 +32,9 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG 
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    # First: its createsuperuser and changepassword (Django's, audited) take the place of
+    # django.contrib.auth's; its ready() starts sessions' clocks at sign-in.
+    "portal",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -41,7 +44,6 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
-    "portal",  # only for its ready(): sessions' clocks start at sign-in
     "deployments",
     "audit",
     "stops",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from io import StringIO
 
 import pytest
+from django.contrib.auth.management.commands import changepassword
 from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
 from django.db.models import ProtectedError
 from django.urls import reverse
 
@@ -99,3 +102,30 @@ def test_it_keeps_the_environment_unchanged_on_an_invalid_policy(client, admin_u
     assert response.status_code == 200  # the form again, with its error
     assert Environment.objects.get(pk=environment.pk).approvals_required == 1
     assert not AuditEvent.objects.filter(action="policy.changed").exists()
+
+
+def test_it_records_a_superuser_made_from_the_shell(monkeypatch):
+    """Protects against `manage.py createsuperuser` making an all-powerful user with no audit event."""
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-shell-password-42")
+    call_command("createsuperuser", username="root", email="root@example.com", interactive=False, verbosity=0)
+
+    event = AuditEvent.objects.get(action="user.changed")
+    details = _details(event)
+    assert event.source == "command" and details["user"] == "root"
+    assert details["created"] is True and details["is_superuser"] is True
+    assert details["os_user"]  # who ran it, as the operating system knows
+
+
+def test_it_records_a_password_set_from_the_shell(monkeypatch):
+    """Protects against `manage.py changepassword` resetting someone's password unrecorded."""
+    UserFactory(username="mallory")
+    monkeypatch.setattr(
+        changepassword.Command, "_get_pass", lambda self, prompt=None: "a-long-new-password-42"
+    )
+    call_command("changepassword", "mallory", stdout=StringIO())
+
+    event = AuditEvent.objects.get(action="user.changed")
+    assert event.source == "command" and _details(event)["password"] == "changed"
+    with pytest.raises(CommandError, match="does not exist"):
+        call_command("changepassword", "nobody", stdout=StringIO())
+    assert AuditEvent.objects.filter(action="user.changed").count() == 1
