@@ -6,16 +6,23 @@ the content-addressed cache and the API calls it saves."""
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 
 from deployments import sync
 from deployments.appconfig import NotFoundError
 from deployments.configuration import configuration_report, deployment_fetch_configuration
-from deployments.models import ConfigurationContent, Deployment, DeploymentConfiguration
+from deployments.models import ConfigurationContent, DeploymentConfiguration
+from tests.deployments.seeding import cached, deploy, profile
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(config_world):
+    return config_world
+
+
 JSON = "application/json"
 
 FLAGS_V1 = {
@@ -44,57 +51,6 @@ FLAGS_V2 = {
         "search": {"enabled": False},
     },
 }
-
-
-@pytest.fixture
-def world(account, emulator, boto_client):
-    app = boto_client.create_application(Name="payments")["Id"]
-    env = boto_client.create_environment(ApplicationId=app, Name="prod")["Id"]
-    instant = boto_client.create_deployment_strategy(
-        Name="instant", DeploymentDurationInMinutes=0, GrowthFactor=100.0, FinalBakeTimeInMinutes=0,
-        ReplicateTo="NONE",
-    )["Id"]  # fmt: skip
-    slow = boto_client.create_deployment_strategy(
-        Name="slow", DeploymentDurationInMinutes=10, GrowthFactor=20.0, FinalBakeTimeInMinutes=5,
-        ReplicateTo="NONE",
-    )["Id"]  # fmt: skip
-    return SimpleNamespace(
-        app=app, env=env, instant=instant, slow=slow, client=boto_client, emulator=emulator, account=account
-    )
-
-
-def profile(world, name: str, versions: list[tuple[bytes, str]], *, kind: str = "AWS.Freeform") -> str:
-    profile_id = world.client.create_configuration_profile(
-        ApplicationId=world.app, Name=name, LocationUri="hosted", Type=kind
-    )["Id"]
-    for number, (content, content_type) in enumerate(versions, start=1):
-        world.client.create_hosted_configuration_version(
-            ApplicationId=world.app, ConfigurationProfileId=profile_id, Content=content,
-            ContentType=content_type, VersionLabel=f"v{number}",
-        )  # fmt: skip
-    return profile_id
-
-
-def deploy(world, profile_id: str, version: str, *, finish: bool = True, stop: bool = False) -> int:
-    number = world.client.start_deployment(
-        ApplicationId=world.app, EnvironmentId=world.env, ConfigurationProfileId=profile_id,
-        ConfigurationVersion=version, DeploymentStrategyId=world.instant if finish else world.slow,
-    )["DeploymentNumber"]  # fmt: skip
-    if stop:
-        world.emulator.advance(60)
-        world.client.stop_deployment(
-            ApplicationId=world.app, EnvironmentId=world.env, DeploymentNumber=number
-        )
-    world.emulator.advance(60)
-    return number
-
-
-def cached(world, number: int) -> Deployment:
-    sync.sync_account(account=world.account)
-    world.emulator.reset_counters()
-    return Deployment.objects.select_related("environment__application__account").get(
-        environment__environment_id=world.env, deployment_number=number
-    )
 
 
 def fetched(world, number: int):
@@ -263,7 +219,7 @@ def test_it_keeps_only_digests_when_contents_are_hidden(world, settings):
     assert report.evidence()["diff"] is None
 
 
-def test_it_stores_a_shared_version_once_and_never_fetches_it_twice(world, django_assert_max_num_queries):
+def test_it_stores_a_shared_version_once_and_never_fetches_it_twice(world):
     flags = profile(world, "settings", [(b'{"a": 1}', "application/json"), (b'{"a": 2}', "application/json")])
     deploy(world, flags, "1")
     second = deploy(world, flags, "2")
