@@ -260,7 +260,9 @@ def deployment_configuration(
     delayed = False
     enabled = deployment.environment.application.account.enabled
     waiting = enabled and configuration_needs_fetch(report)
-    if waiting:
+    # After a refusal the region stops polling, but each new look asks again (throttled): a missing IAM
+    # permission, once granted, or a fault that outlasted the task's retries, heals without anyone acting.
+    if waiting or (enabled and report.error):
         delayed = deployment_configuration_request(deployment=deployment) == DELAYED
     if report.contents_shown:
         with transaction.atomic():
@@ -285,6 +287,7 @@ def deployment_configuration(
         "collapsed": bool(report.diff and limit is not None and report.diff.is_collapsed(limit)),
         "waiting": waiting,
         "delayed": delayed,
+        "account_enabled": enabled,
         "full": full,
     }
     template = "deployments/deployment_configuration.html"

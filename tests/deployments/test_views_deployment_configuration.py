@@ -12,7 +12,9 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
+from deployments.appconfig import NotFoundError
 from deployments.configuration import deployment_fetch_configuration
+from deployments.models import Account
 from tests.deployments.seeding import cached, deploy, profile
 from tests.deployments.test_views_deployment_detail import PAGE_QUERIES
 from tests.helpers import HX, deployment_url
@@ -201,3 +203,31 @@ def test_it_keeps_the_deployment_pages_query_count_with_a_cached_diff(
 def test_the_stop_dialog_links_to_the_diff(client_for, operator, deploying):
     html = client_for(operator).get(deploying.get_stop_url()).content.decode()
     assert f'href="{url(deploying)}"' in html and "the configuration diff" in html
+
+
+def test_it_asks_again_after_a_refusal_without_polling(
+    client_for, viewer, config_world, deploying, published, django_capture_on_commit_callbacks
+):
+    config_world.client.delete_hosted_configuration_version(
+        ApplicationId=deploying.environment.application.application_id,
+        ConfigurationProfileId=deploying.configuration_profile_id,
+        VersionNumber=2,
+    )
+    with pytest.raises(NotFoundError):
+        deployment_fetch_configuration(deployment=deploying)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        html = client_for(viewer).get(url(deploying), headers=HX).content.decode()
+
+    assert "AppConfig refused the configuration" in html and "ResourceNotFoundException" in html
+    assert "hx-trigger" not in html
+    assert [name for name, _ in published] == ["deployments.tasks.fetch_deployment_configuration"]
+
+
+def test_it_reads_nothing_for_a_disabled_account(client_for, viewer, config_world, deploying, published):
+    Account.objects.filter(pk=config_world.account.pk).update(enabled=False)
+
+    html = client_for(viewer).get(url(deploying), headers=HX).content.decode()
+
+    assert "is disabled" in html and "hx-trigger" not in html
+    assert published == []
