@@ -22,6 +22,8 @@ import yaml
 
 FEATURE_FLAGS = "AWS.AppConfig.FeatureFlags"
 JSON, YAML, TEXT, BINARY = "json", "yaml", "text", "binary"
+# Characters of one diff line shown on the deployment page (the full diff shows every line whole).
+PREVIEW_LINE_CHARS = 400
 _YAML_TYPES = {"application/x-yaml", "application/yaml", "text/yaml", "text/x-yaml"}
 
 
@@ -101,10 +103,20 @@ class ConfigurationDiff:
         return sum(1 for line in self.lines if line.kind in ("add", "remove"))
 
     def preview(self, limit: int) -> list[DiffLine]:
-        return self.lines[:limit]
+        """The first `limit` lines, each cut at PREVIEW_LINE_CHARS: a page's share of the diff is bounded
+        even for a one-line document of 2 MB."""
+        return [
+            line
+            if len(line.text) <= PREVIEW_LINE_CHARS
+            else DiffLine(line.kind, line.text[:PREVIEW_LINE_CHARS] + "…")
+            for line in self.lines[:limit]
+        ]
 
     def is_collapsed(self, limit: int) -> bool:
-        return len(self.lines) > limit
+        """Whether `preview(limit)` leaves anything out."""
+        return len(self.lines) > limit or any(
+            len(line.text) > PREVIEW_LINE_CHARS for line in self.lines[:limit]
+        )
 
 
 def _diff_lines(before: str, after: str, before_name: str, after_name: str) -> list[DiffLine]:

@@ -283,7 +283,7 @@ def deployment_configuration(
         "environment": deployment.environment,
         "report": report,
         "diff": report.diff,
-        "lines": report.diff.lines[:limit] if report.diff else [],
+        "lines": (report.diff.preview(limit) if limit else report.diff.lines) if report.diff else [],
         "collapsed": bool(report.diff and limit is not None and report.diff.is_collapsed(limit)),
         "waiting": waiting,
         "delayed": delayed,

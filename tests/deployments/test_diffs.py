@@ -10,6 +10,7 @@ import pytest
 from deployments.diffs import (
     BINARY,
     FEATURE_FLAGS,
+    PREVIEW_LINE_CHARS,
     FlagChange,
     compare,
     content_kind,
@@ -65,6 +66,13 @@ def test_it_collapses_beyond_a_limit():
     diff = compare(before, after, content_type="application/json")
     assert diff.is_collapsed(5) and len(diff.preview(5)) == 5
     assert not diff.is_collapsed(len(diff.lines))
+
+
+def test_it_cuts_a_very_long_line_in_the_preview():
+    diff = compare(b"", b"x" * 100_000, content_type="text/plain")
+    (added,) = [line for line in diff.preview(50) if line.kind == "add"]
+    assert len(added.text) == PREVIEW_LINE_CHARS + 1 and added.text.endswith("…")
+    assert diff.is_collapsed(50) and len(diff.lines[-1].text) == 100_001
 
 
 def test_it_tabulates_flags_only_for_feature_flag_profiles():
