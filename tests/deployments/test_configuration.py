@@ -12,7 +12,7 @@ import pytest
 from deployments import sync
 from deployments.appconfig import NotFoundError
 from deployments.configuration import configuration_report, deployment_fetch_configuration
-from deployments.models import ConfigurationContent, DeploymentConfiguration
+from deployments.models import ConfigurationContent, Deployment, DeploymentConfiguration
 from tests.deployments.seeding import cached, deploy, profile
 
 pytestmark = pytest.mark.django_db
@@ -255,3 +255,24 @@ def test_it_stores_appconfigs_refusal_for_the_page(world):
 
     report = configuration_report(deployment)
     assert "ResourceNotFoundException" in report.error and report.diff is None
+
+
+def test_it_diffs_the_demo_estates_hosted_content(account, emulator):
+    emulator.seed_demo()
+    sync.sync_account(account=account)
+    # payments-api's environments: the newest COMPLETE deployment of each demo profile that has a baseline.
+    kinds = {}
+    for deployment in (
+        Deployment.objects.filter(environment__application__name="payments-api", state="COMPLETE")
+        .select_related("environment__application__account")
+        .order_by("-deployment_number")
+    ):
+        deployment_fetch_configuration(deployment=deployment)
+        report = configuration_report(deployment)
+        if report.baseline is not None and report.diff is not None and not report.diff.identical:
+            kinds.setdefault(report.row.profile_type, report)
+
+    flags = kinds["AWS.AppConfig.FeatureFlags"]
+    assert flags.row.content_type == "application/json" and flags.diff.flags
+    settings_diff = kinds["AWS.Freeform"]
+    assert settings_diff.diff.kind == "json" and settings_diff.diff.changed_lines > 0
