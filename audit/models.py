@@ -55,6 +55,11 @@ class Action(models.TextChoices):
     STOP_FAILED = "stop.failed"
     STOP_SUPERSEDED = "stop.superseded"
     STOP_BREAK_GLASS = "stop.break_glass"
+    # Configuration content (a deployment's diff) shown to a user: configuration can be sensitive.
+    CONFIG_VIEWED = "config.viewed"
+    # A deployment's evidence pack exported (web download, printable view or command); details hold its
+    # signature, so the pack can be matched to this event.
+    EVIDENCE_EXPORTED = "evidence.exported"
 
 
 class Outcome(models.TextChoices):

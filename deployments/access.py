@@ -47,6 +47,9 @@ BREAK_GLASS = "deployments.stop_without_approval"
 REVIEW_AUDIT = "audit.review_audit"
 EXPORT_AUDIT = "audit.export_audit"
 
+# Who may export a deployment's evidence pack: the application's auditors and operators (either permission).
+EVIDENCE_PERMISSIONS = (EXPORT_AUDIT, REQUEST_STOP)
+
 # The model each app's permissions are declared on (Application.Meta / AuditEvent.Meta).
 PERMISSION_MODELS = {"deployments": "application", "audit": "auditevent"}
 
@@ -64,6 +67,11 @@ User = AbstractBaseUser | AnonymousUser
 def holds(permissions: set[str] | frozenset[str], perm: str) -> bool:
     """Whether a set of held permissions (from `Access.on`) includes `perm` ("*": a superuser's)."""
     return "*" in permissions or perm in permissions
+
+
+def may_export_evidence(permissions: set[str] | frozenset[str]) -> bool:
+    """Whether held permissions on an application (from `Access.on`) allow exporting its evidence packs."""
+    return any(holds(permissions, perm) for perm in EVIDENCE_PERMISSIONS)
 
 
 # ---------------------------------------------------------------------------------------------------------

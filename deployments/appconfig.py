@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from deployments.models import Account
 
 PAGE_SIZE = 50  # AppConfig's maximum for every List* call.
+# AppConfig's limit on a hosted configuration version: anything larger is not what AppConfig stores.
+HOSTED_CONTENT_MAX_BYTES = 2 * 1024 * 1024
 
 _TRANSIENT_CODES = {
     "ThrottlingException",
@@ -180,6 +182,38 @@ class AppConfigClient:
             params["AllowRevert"] = True
         return self._call("StopDeployment", **params)
 
+    def get_configuration_profile(self, application_id: str, profile_id: str) -> dict:
+        return self._call(
+            "GetConfigurationProfile", ApplicationId=application_id, ConfigurationProfileId=profile_id
+        )
+
+    def get_hosted_configuration_version(
+        self, application_id: str, profile_id: str, version_number: int
+    ) -> dict:
+        """The version's metadata, with `Content` read into bytes: at most HOSTED_CONTENT_MAX_BYTES are
+        read, and a larger body is refused (PermanentAppConfigError) rather than held in memory."""
+        response = self._call(
+            "GetHostedConfigurationVersion",
+            ApplicationId=application_id,
+            ConfigurationProfileId=profile_id,
+            VersionNumber=version_number,
+        )
+        body = response.get("Content")
+        try:
+            content = body.read(HOSTED_CONTENT_MAX_BYTES + 1) if body is not None else b""
+        except Exception as exc:
+            raise _translate(exc, "GetHostedConfigurationVersion") from exc
+        finally:
+            if body is not None:
+                body.close()
+        if len(content) > HOSTED_CONTENT_MAX_BYTES:
+            raise PermanentAppConfigError(
+                "GetHostedConfigurationVersion: the content is larger than AppConfig's 2 MB limit",
+                code="TooLarge",
+            )
+        response["Content"] = content
+        return response
+
     def caller_identity(self) -> dict:
         """STS GetCallerIdentity with the account's credentials ({"Account", "Arn", "UserId"}): which AWS
         account this client reaches. Not counted in `api_calls` (not an AppConfig call)."""
@@ -222,6 +256,8 @@ _REQUIRED_MEMBERS = {
     "ListEnvironments": ("Items", list),
     "ListDeployments": ("Items", list),
     "GetDeployment": ("State", str),
+    "GetConfigurationProfile": ("Id", str),
+    "GetHostedConfigurationVersion": ("VersionNumber", int),
 }
 
 

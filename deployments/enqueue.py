@@ -1,6 +1,7 @@
-"""Work the web asks of the background: an operator's "Sync now" on an environment, and the lazy fetch of
-an old deployment's event log. Each is throttled with the cache (`cache.add` is atomic: the first caller in
-a window wins), so repeated clicks or many viewers enqueue one task per window, not one per request."""
+"""Work the web asks of the background: an operator's "Sync now" on an environment, and the lazy fetches of
+an old deployment's event log and of a deployment's configuration content. Each is throttled with the cache
+(`cache.add` is atomic: the first caller in a window wins), so repeated clicks or many viewers enqueue one
+task per window, not one per request."""
 
 from __future__ import annotations
 
@@ -53,3 +54,11 @@ def deployment_details_request(*, deployment: Deployment) -> str:
     if not cache.add(f"details:deployment:{deployment.pk}", 1, DETAILS_ASK_EVERY_SECONDS):
         return THROTTLED
     return _publish_after_commit(tasks.deployment_fetch_details_task, deployment_id=deployment.pk)
+
+
+def deployment_configuration_request(*, deployment: Deployment) -> str:
+    """Publish the lazy fetch of a deployment's configuration content (and its baseline's), at most once per
+    DETAILS_ASK_EVERY_SECONDS (the diff region keeps polling while it waits): QUEUED, THROTTLED or DELAYED."""
+    if not cache.add(f"configuration:deployment:{deployment.pk}", 1, DETAILS_ASK_EVERY_SECONDS):
+        return THROTTLED
+    return _publish_after_commit(tasks.deployment_fetch_configuration_task, deployment_id=deployment.pk)

@@ -24,3 +24,8 @@ class DeploymentPollForm(forms.Form):
 class DashboardPollForm(forms.Form):
     # The dashboard token the client holds (selectors.dashboard_version).
     v = forms.RegexField(required=False, regex=r"^[0-9-]{1,64}$")
+
+
+class ConfigurationForm(forms.Form):
+    # The whole diff rather than the first CONFIG_DIFF_PREVIEW_LINES lines (the diff's own page only).
+    full = forms.BooleanField(required=False)

@@ -283,6 +283,15 @@ class Deployment(models.Model):
     def get_stop_url(self) -> str:
         return reverse("stop_dialog", args=self._keys())
 
+    def get_configuration_url(self) -> str:
+        return reverse("deployment_configuration", args=self._keys())
+
+    def get_evidence_url(self) -> str:
+        return reverse("deployment_evidence", args=self._keys())
+
+    def get_evidence_json_url(self) -> str:
+        return reverse("deployment_evidence_json", args=self._keys())
+
     def audit_target(self) -> dict:
         application_id, environment_id, number = self._keys()
         environment = self.environment
@@ -526,3 +535,46 @@ class StopDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.verdict}d #{self.stop_request_id}"
+
+
+class ConfigurationContent(models.Model):
+    """The bytes of one hosted configuration version, stored once per content (content-addressed by
+    SHA-256): a version deployed to many environments, or a baseline shared by many deployments, is one row.
+    Hosted versions never change in AppConfig, so a row is written once and never refreshed. At most
+    AppConfig's 2 MB (deployments.appconfig.HOSTED_CONTENT_MAX_BYTES)."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    data = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"content {self.sha256[:12]} ({len(self.data)} bytes)"
+
+
+class DeploymentConfiguration(models.Model):
+    """What a deployment deploys, as the diff and the evidence pack need it: the configuration's location,
+    the digest, size and content type of a hosted version (never the bytes: those are in
+    ConfigurationContent, kept only while SHOW_CONFIG_CONTENT is on), and the baseline: the deployment of
+    the same profile in the same environment that last reached COMPLETE before this one (null for a first
+    deployment). Written by `deployments.configuration` in a task, never in a request."""
+
+    deployment = models.OneToOneField(Deployment, on_delete=models.CASCADE, related_name="configuration")
+    location_uri = models.CharField(max_length=2048, blank=True)
+    profile_type = models.CharField(max_length=64, blank=True)
+    version_label = models.CharField(max_length=64, blank=True)
+    content_type = models.CharField(max_length=255, blank=True)
+    size = models.PositiveIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    baseline = models.ForeignKey(
+        Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    # Why the content could not be read (AppConfig's refusal); the page shows it instead of "loading".
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"configuration of {self.deployment_id}"
+
+    @property
+    def is_hosted(self) -> bool:
+        return self.location_uri == "hosted"

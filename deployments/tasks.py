@@ -95,20 +95,36 @@ def refresh_active_deployments_task() -> None:
             continue  # recorded; the next beat tick (seconds away) is the retry
 
 
-@shared_task(name="deployments.tasks.fetch_deployment_details", ignore_result=True, **_RETRY)
-def deployment_fetch_details_task(self, *, deployment_id: int) -> None:
-    from deployments.sync import deployment_fetch_details
-
+def _fetch_for_deployment(task, deployment_id: int, fetch, **filters) -> None:
+    """A lazy fetch for one deployment (`fetch(deployment=...)`): a transient error is retried, a permanent
+    one is stored on the row by the service (the page shows it)."""
     deployment = (
         Deployment.objects.select_related("environment__application__account")
-        .filter(pk=deployment_id)
+        .filter(pk=deployment_id, **filters)
         .first()
     )
     if deployment is None:
         return
     try:
-        deployment_fetch_details(deployment=deployment)
+        fetch(deployment=deployment)
     except TransientAppConfigError as exc:
-        retry_or_give_up(self, exc)
+        retry_or_give_up(task, exc)
     except PermanentAppConfigError:
         return  # stored on the row; the page shows it
+
+
+@shared_task(name="deployments.tasks.fetch_deployment_details", ignore_result=True, **_RETRY)
+def deployment_fetch_details_task(self, *, deployment_id: int) -> None:
+    from deployments.sync import deployment_fetch_details
+
+    _fetch_for_deployment(self, deployment_id, deployment_fetch_details)
+
+
+@shared_task(name="deployments.tasks.fetch_deployment_configuration", ignore_result=True, **_RETRY)
+def deployment_fetch_configuration_task(self, *, deployment_id: int) -> None:
+    from deployments.configuration import deployment_fetch_configuration
+
+    # A disabled Account's AppConfig is not asked anything any more.
+    _fetch_for_deployment(
+        self, deployment_id, deployment_fetch_configuration, environment__application__account__enabled=True
+    )

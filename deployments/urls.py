@@ -34,6 +34,7 @@ register_converter(DeploymentNumberConverter, "deployment_number")
 
 APPLICATION = "applications/<appconfig_id:application_id>/"
 ENVIRONMENT = f"{APPLICATION}environments/<appconfig_id:environment_id>/"
+DEPLOYMENT = f"{ENVIRONMENT}deployments/<deployment_number:deployment_number>/"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -42,8 +43,11 @@ urlpatterns = [
     path(ENVIRONMENT, views.environment_detail, name="environment_detail"),
     path(f"{ENVIRONMENT}sync/", views.environment_sync, name="environment_sync"),
     path(
-        f"{ENVIRONMENT}deployments/<deployment_number:deployment_number>/",
+        DEPLOYMENT,
         views.deployment_detail,
         name="deployment_detail",
     ),
+    path(f"{DEPLOYMENT}configuration/", views.deployment_configuration, name="deployment_configuration"),
+    path(f"{DEPLOYMENT}evidence/", views.deployment_evidence, name="deployment_evidence"),
+    path(f"{DEPLOYMENT}evidence.json", views.deployment_evidence_json, name="deployment_evidence_json"),
 ]

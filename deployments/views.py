@@ -9,9 +9,13 @@ status is 286, which makes htmx stop polling.
 
 from __future__ import annotations
 
+import json
+
+from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import InvalidPage, Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -21,21 +25,33 @@ from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from audit.records import forbidden
+from audit.models import Action
+from audit.records import forbidden, record
 from audit.selectors import events_for_deployment
 from deployments import access, clock, selectors
 from deployments.access import (
+    EXPORT_AUDIT,
     SYNC_NOW,
     VIEW,
+    may_export_evidence,
     request_access,
     user_may,
     visible_application,
     visible_environment,
 )
 from deployments.charts import progress_chart
-from deployments.enqueue import DELAYED, QUEUED, deployment_details_request, environment_sync_request
+from deployments.configuration import configuration_needs_fetch, configuration_report
+from deployments.enqueue import (
+    DELAYED,
+    QUEUED,
+    deployment_configuration_request,
+    deployment_details_request,
+    environment_sync_request,
+)
+from deployments.evidence import evidence_export
 from deployments.forms import (
     ApplicationFilterForm,
+    ConfigurationForm,
     DashboardPollForm,
     DeploymentPollForm,
     EnvironmentFilterForm,
@@ -194,6 +210,7 @@ def deployment_detail(
         request._several_accounts = deployment.account_count > 1  # read with the lookup
         permissions = request_access(request).on(deployment.environment.application)
         context["permissions"] = permissions
+        context["may_export_evidence"] = may_export_evidence(permissions)
         # One read for the merged timeline (the console's entries) and the auditors' aside.
         context["audit_events"] = events_for_deployment(deployment, request.user, permissions=permissions)
         return render(request, "deployments/deployment_detail.html", context)
@@ -238,3 +255,102 @@ def _chart(deployment: Deployment, events, fragment_version: str) -> SafeString 
         svg = str(chart.svg()) if chart else ""
         cache.set(key, svg, FRAGMENT_CACHE_SECONDS)
     return mark_safe(svg) if svg else None  # noqa: S308 - built by charts.py, which escapes every text
+
+
+@require_safe
+@vary_on_headers("HX-Request")
+def deployment_configuration(
+    request: HtmxHttpRequest, application_id: str, environment_id: str, deployment_number: int
+) -> HttpResponse:
+    """What the deployment changes: the diff region (loaded by the detail page after it renders, and
+    polling while the content is fetched) or, for a plain GET, a page of its own (`?full=1`: the whole diff,
+    not collapsed). Never calls AppConfig: a missing content is asked of a task. Showing content is audited
+    (`config.viewed`); digests alone are not content."""
+    form = ConfigurationForm(request.GET)
+    if not form.is_valid():
+        return bad_request(request)
+    deployment = access.visible_deployment(request.user, application_id, environment_id, deployment_number)
+    report = configuration_report(deployment)
+    delayed = False
+    enabled = deployment.environment.application.account.enabled
+    waiting = enabled and configuration_needs_fetch(report)
+    # After a refusal the region stops polling, but each new look asks again (throttled): a missing IAM
+    # permission, once granted, or a fault that outlasted the task's retries, heals without anyone acting.
+    if waiting or (enabled and report.error):
+        delayed = deployment_configuration_request(deployment=deployment) == DELAYED
+    if report.contents_shown:
+        with transaction.atomic():
+            record(
+                action=Action.CONFIG_VIEWED,
+                request=request,
+                target=deployment,
+                details={
+                    "sha256": report.row.sha256,
+                    "baseline_sha256": report.baseline_row.sha256 if report.baseline_row else "",
+                },
+            )
+    full = form.cleaned_data["full"] and not is_partial(request)
+    limit = None if full else settings.CONFIG_DIFF_PREVIEW_LINES
+    context = {
+        "deployment": deployment,
+        "application": deployment.environment.application,
+        "environment": deployment.environment,
+        "report": report,
+        "diff": report.diff,
+        "lines": (report.diff.preview(limit) if limit else report.diff.lines) if report.diff else [],
+        "collapsed": bool(report.diff and limit is not None and report.diff.is_collapsed(limit)),
+        "waiting": waiting,
+        "delayed": delayed,
+        "account_enabled": enabled,
+        "full": full,
+    }
+    template = "deployments/deployment_configuration.html"
+    return render(request, f"{template}#diff" if is_partial(request) else template, context)
+
+
+def _evidence(
+    request: HttpRequest, application_id: str, environment_id: str, deployment_number: int, what: str
+) -> tuple[Deployment, dict] | HttpResponse:
+    """The deployment and its exported (audited) evidence pack, if the user may see the deployment (404
+    otherwise, audited as every refusal) and export its evidence (auditors and operators of its
+    application); a 403 response (audited) otherwise."""
+    deployment = access.visible_deployment(request.user, application_id, environment_id, deployment_number)
+    if not may_export_evidence(request_access(request).on(deployment.environment.application)):
+        return forbidden(
+            request, permission=EXPORT_AUDIT, target=deployment, attempted="export the evidence pack"
+        )
+    return deployment, evidence_export(deployment=deployment, what=what, request=request)
+
+
+@require_safe
+def deployment_evidence_json(
+    request: HttpRequest, application_id: str, environment_id: str, deployment_number: int
+) -> HttpResponse:
+    found = _evidence(request, application_id, environment_id, deployment_number, "json")
+    if isinstance(found, HttpResponse):
+        return found
+    _, pack = found
+    body = json.dumps(pack, indent=2, ensure_ascii=False) + "\n"
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    name = f"evidence-{application_id}-{environment_id}-{deployment_number}.json"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@require_safe
+def deployment_evidence(
+    request: HttpRequest, application_id: str, environment_id: str, deployment_number: int
+) -> HttpResponse:
+    """The evidence pack as a printable page: the same document as `evidence.json`, signature included."""
+    found = _evidence(request, application_id, environment_id, deployment_number, "html")
+    if isinstance(found, HttpResponse):
+        return found
+    deployment, pack = found
+    context = {
+        "deployment": deployment,
+        "application": deployment.environment.application,
+        "environment": deployment.environment,
+        "pack": pack,
+        "events": pack["deployment"].get("EventLog", []),
+    }
+    return render(request, "deployments/evidence.html", context)

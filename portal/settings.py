@@ -333,6 +333,13 @@ AUDIT_VERIFY_INTERVAL_SECONDS = env_int("AUDIT_VERIFY_INTERVAL_SECONDS", 300, mi
 # Events per page on /audit/.
 AUDIT_PAGE_SIZE = env_int("AUDIT_PAGE_SIZE", 50, minimum=10, maximum=500)
 
+# --- Configuration diff and evidence pack (issue 17) ---
+# Whether the console reads and shows the content of hosted configuration versions (the deployment page's
+# diff, the evidence pack). Off: digests and sizes only, and no content is stored in the database.
+SHOW_CONFIG_CONTENT = env_bool("SHOW_CONFIG_CONTENT", True)
+# Diff lines shown on the deployment page before the diff is collapsed behind a link to the full diff.
+CONFIG_DIFF_PREVIEW_LINES = env_int("CONFIG_DIFF_PREVIEW_LINES", 200, minimum=10, maximum=10000)
+
 # --- Audit trail: integrity controls (security review, issue 12) ---
 # The largest file `manage.py verify_audit` reads (--export, --anchor), in bytes; it reads regular files
 # only. 1 GiB holds about 1.4 million typical exported events; raise it to verify larger exports.

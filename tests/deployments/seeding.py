@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from deployments import sync
+from deployments.models import Deployment
+
 
 @dataclass
 class Target:
@@ -82,3 +85,41 @@ def start_with_kms(boto_client, target: Target, key: str = "alias/payments-appco
         ConfigurationVersion="1",
         KmsKeyIdentifier=key,
     )["DeploymentNumber"]
+
+
+# Hosted configuration profiles and deployments of them, for the configuration diff (issue 17). `world` is the
+# `config_world` fixture: an application and environment in the emulator, an instant and a slow strategy.
+
+
+def profile(world, name: str, versions: list[tuple[bytes, str]], *, kind: str = "AWS.Freeform") -> str:
+    profile_id = world.client.create_configuration_profile(
+        ApplicationId=world.app, Name=name, LocationUri="hosted", Type=kind
+    )["Id"]
+    for number, (content, content_type) in enumerate(versions, start=1):
+        world.client.create_hosted_configuration_version(
+            ApplicationId=world.app, ConfigurationProfileId=profile_id, Content=content,
+            ContentType=content_type, VersionLabel=f"v{number}",
+        )  # fmt: skip
+    return profile_id
+
+
+def deploy(world, profile_id: str, version: str, *, finish: bool = True, stop: bool = False) -> int:
+    number = world.client.start_deployment(
+        ApplicationId=world.app, EnvironmentId=world.env, ConfigurationProfileId=profile_id,
+        ConfigurationVersion=version, DeploymentStrategyId=world.instant if finish else world.slow,
+    )["DeploymentNumber"]  # fmt: skip
+    if stop:
+        world.emulator.advance(60)
+        world.client.stop_deployment(
+            ApplicationId=world.app, EnvironmentId=world.env, DeploymentNumber=number
+        )
+    world.emulator.advance(60)
+    return number
+
+
+def cached(world, number: int) -> Deployment:
+    sync.sync_account(account=world.account)
+    world.emulator.reset_counters()
+    return Deployment.objects.select_related("environment__application__account").get(
+        environment__environment_id=world.env, deployment_number=number
+    )

@@ -3,10 +3,14 @@ anything else, and the same instants either way."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 
+import boto3
 import botocore.utils
 import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
 
 from deployments import appconfig
 from tests.deployments.seeding import make_target, start
@@ -47,3 +51,31 @@ def test_it_is_what_the_clients_use(account, boto_client, emulator):
     assert started.tzinfo is UTC  # the standard library's zone, not dateutil's tzutc()
     assert abs(started.timestamp() - emulator.now()) < 1  # the emulator's (manual) clock has not moved
     assert answer["EventLog"] and all(event["OccurredAt"].tzinfo is UTC for event in answer["EventLog"])
+
+
+def _hosted_client(content: bytes) -> appconfig.AppConfigClient:
+    boto = boto3.client(
+        "appconfig", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    stubber = Stubber(boto)
+    stubber.add_response(
+        "get_hosted_configuration_version",
+        {
+            "ApplicationId": "app1234",
+            "ConfigurationProfileId": "prof123",
+            "VersionNumber": 1,
+            "ContentType": "application/json",
+            "Content": StreamingBody(io.BytesIO(content), len(content)),
+        },
+    )
+    stubber.activate()
+    return appconfig.AppConfigClient(boto)
+
+
+def test_it_reads_a_hosted_version_up_to_appconfigs_2_mb_limit():
+    limit = appconfig.HOSTED_CONTENT_MAX_BYTES
+    answer = _hosted_client(b"x" * limit).get_hosted_configuration_version("app1234", "prof123", 1)
+    assert answer["Content"] == b"x" * limit and answer["ContentType"] == "application/json"
+
+    with pytest.raises(appconfig.PermanentAppConfigError, match="larger than AppConfig's 2 MB limit"):
+        _hosted_client(b"x" * (limit + 1)).get_hosted_configuration_version("app1234", "prof123", 1)

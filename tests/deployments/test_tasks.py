@@ -3,7 +3,7 @@
 import pytest
 
 from deployments import tasks
-from deployments.models import Application, Deployment, Environment, SyncRun
+from deployments.models import Application, Deployment, DeploymentConfiguration, Environment, SyncRun
 from tests.deployments.seeding import make_target, start
 from tests.helpers import wait_until
 
@@ -84,3 +84,22 @@ def environment_row(account):
     from tests.factories import EnvironmentFactory
 
     return EnvironmentFactory(application__account=account)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_fetches_a_deployments_configuration_in_a_worker(account, emulator, boto_client, celery_worker):
+    target = make_target(boto_client, duration=10, growth=50.0)
+    number = start(boto_client, target)
+    tasks.sync_all_accounts.delay()
+    wait_until(lambda: Deployment.objects.filter(deployment_number=number).exists())
+    deployment = Deployment.objects.get(deployment_number=number)
+
+    tasks.deployment_fetch_configuration_task.delay(deployment_id=deployment.pk)
+
+    wait_until(
+        lambda: DeploymentConfiguration.objects.filter(
+            deployment=deployment, fetched_at__isnull=False
+        ).exists()
+    )
+    row = DeploymentConfiguration.objects.get(deployment=deployment)
+    assert row.content_type == "application/json" and row.size == len(b'{"on": true}') and not row.error

@@ -52,6 +52,8 @@ def test_every_page_has_no_serious_accessibility_violation(page, live_server, se
         "deployment in progress": f"/applications/{app}/environments/{env}/deployments/1/",
         "finished deployment": f"/applications/{quick.application_id}/environments/{quick.environment_id}"
         "/deployments/1/",
+        "configuration diff": f"/applications/{app}/environments/{env}/deployments/1/configuration/",
+        "evidence pack": f"/applications/{app}/environments/{env}/deployments/1/evidence/",
         "not found": "/applications/nosuch1/",
     }
     for size in ({"width": 1280, "height": 900}, {"width": 390, "height": 844}):

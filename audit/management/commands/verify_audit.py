@@ -1,4 +1,4 @@
-"""manage.py verify_audit [--anchor FILE ...] | --export FILE [--manifest FILE]
+"""manage.py verify_audit [--anchor FILE ...] | --export FILE [--manifest FILE] | --evidence FILE
 
 Without --export: verify the whole chain in the database, store the result and anchor the head outside the
 database (the log, AUDIT_ANCHOR_FILE, AUDIT_ANCHOR_WEBHOOK_URL), as the beat task does. With --anchor FILE
@@ -7,6 +7,8 @@ chain must reach the highest of them: a chain rewritten, shortened or emptied si
 With --export: verify an exported segment offline (CSV or JSON Lines; a CSV's manifest comes separately):
 the rows against their hashes and the manifest, and the manifest against its signature (audit.signing). An
 export without its manifest, or with an unsigned or wrongly signed one, fails.
+With --evidence: verify a deployment's evidence pack offline (audit/evidence.py): each audit event's hash,
+the links between adjacent events, the chain head, and the pack's signature.
 Exit 0 when intact; otherwise exit 1 and one line: "audit chain broken at event <id>: <why>".
 
 A verification of the database is itself recorded in the trail (audit.verified, source command), after the
@@ -27,6 +29,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from audit.anchors import Anchor, read_anchors
+from audit.evidence import verify_evidence
 from audit.exports import JsonLinesExport, read_csv
 from audit.models import Action, AuditVerification, Outcome, Source
 from audit.records import record
@@ -59,11 +62,22 @@ class Command(BaseCommand):
         )
         parser.add_argument("--export", type=Path, help="an exported .csv or .jsonl file to verify offline")
         parser.add_argument("--manifest", type=Path, help="the manifest of a CSV export (JSON)")
+        parser.add_argument("--evidence", type=Path, help="a deployment's evidence pack to verify offline")
 
     def handle(
-        self, *args, anchor: list[Path], export: Path | None = None, manifest: Path | None = None, **options
+        self,
+        *args,
+        anchor: list[Path],
+        export: Path | None = None,
+        manifest: Path | None = None,
+        evidence: Path | None = None,
+        **options,
     ) -> None:
-        if export is None:
+        if evidence is not None:
+            if export is not None or manifest is not None or anchor:
+                raise CommandError("--evidence goes alone: not with --export, --manifest or --anchor")
+            result = self._verify_evidence(evidence)
+        elif export is None:
             if manifest is not None:
                 raise CommandError("--manifest goes with --export")
             anchors = [head for path in anchor for head in self._anchors(path)]
@@ -119,6 +133,14 @@ class Command(BaseCommand):
                 return verify_segment(rows, given if given is not None else (lambda: rows.manifest))
         except _UNREADABLE as exc:
             raise CommandError(f"cannot read {export}: {_why(exc)}") from None
+
+    def _verify_evidence(self, path: Path):
+        try:
+            with open_regular_file(path, max_bytes=settings.AUDIT_EXPORT_MAX_BYTES) as stream:
+                pack = json.loads(stream.read())
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"cannot read the evidence pack {path}: {_why(exc)}") from None
+        return verify_evidence(pack)
 
     def _manifest(self, path: Path) -> dict:
         try:
