@@ -1,6 +1,6 @@
 """Load on the production profile: N signed-in browsers polling the dashboard and a deployment page as the
-real pages do, against gunicorn (2 workers) on PostgreSQL with Redis as broker and cache. Target: 200
-browsers with p95 <= 50 ms and no errors.
+real pages do, against gunicorn (2 workers of 4 threads, as production runs it) on PostgreSQL with Redis as
+broker and cache. Target: 200 browsers with p95 <= 50 ms and no errors.
 
     .venv/bin/python bench/bench_load.py [--browsers 200] [--duration 60] [--steps 25,50,100,200]
                                          [--step-duration 20] [--quick]
@@ -465,7 +465,7 @@ def main() -> None:
             "STATIC_ROOT": str(var / "static"),
             "LOG_LEVEL": "WARNING",
             "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
-            "WEB_THREADS": os.environ.get("WEB_THREADS", "1"),
+            "WEB_THREADS": os.environ.get("WEB_THREADS", "4"),
             "WEB_PORT": str(free_port()),
             "WEB_ACCESS_LOG": str(var / "access.log"),
             "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
