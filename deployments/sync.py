@@ -460,7 +460,7 @@ def account_identify(*, account: Account, client: AppConfigClient | None = None)
 
 
 class _Run:
-    """Opens a SyncRun row, and on exit stores its outcome, duration and API-call count."""
+    """Opens a SyncRun row, and on exit stores its outcome, duration, API calls and throttling answers."""
 
     def __init__(self, *, scope: str, client: AppConfigClient, account: Account, **targets: Any) -> None:
         self.client = client
@@ -469,6 +469,7 @@ class _Run:
             scope=scope, account=account, started_at=timezone.now(), **targets
         )
         self._calls_before = client.api_calls
+        self._throttles_before = client.throttles
 
     def __enter__(self) -> _Run:
         return self
@@ -477,6 +478,7 @@ class _Run:
         record = self.record
         record.finished_at = timezone.now()
         record.api_calls = self.client.api_calls - self._calls_before
+        record.throttles = self.client.throttles - self._throttles_before
         record.rows_created = self.counts.created
         record.rows_updated = self.counts.updated
         if exc is None:

@@ -73,7 +73,7 @@ def wait_until(predicate, timeout: float = 30.0, every: float = 0.05):
 
 def worker_idle(broker_url: str) -> bool:
     """True when the in-process test worker has nothing left to do: no task running or reserved, and the
-    `sync` and `stops` queues empty on the broker (a duplicate delivery would still be in one of these)."""
+    `sync`, `live` and `stops` queues empty on the broker (a duplicate delivery would still be in one)."""
     import redis
     from celery.worker import state
 
@@ -83,6 +83,7 @@ def worker_idle(broker_url: str) -> bool:
         and not state.reserved_requests
         and queues.llen("stops") == 0
         and queues.llen("sync") == 0
+        and queues.llen("live") == 0
     )
 
 

@@ -109,7 +109,11 @@ def test_it_loses_no_approved_request_while_the_broker_is_down(
         from celery.contrib.testing.worker import start_worker
 
         with start_worker(
-            celery_app, pool="threads", concurrency=2, queues=["sync", "stops"], perform_ping_check=False
+            celery_app,
+            pool="threads",
+            concurrency=2,
+            queues=["sync", "live", "stops"],
+            perform_ping_check=False,
         ):
             # The relay offers what nobody claimed for STOP_RELAY_DELAY_SECONDS: wait for that, not a guess.
             wait_until(lambda: stop_request.pk in services.stop_requests_relay())
