@@ -40,10 +40,10 @@ def retry_or_give_up(task, exc: TransientAppConfigError) -> None:
 
 @shared_task(name="deployments.tasks.sync_all_accounts", ignore_result=True)
 def sync_all_accounts() -> None:
-    from deployments.sync import accounts_to_sync
+    from deployments.sync import accounts_to_sync, sync_accounts_fan_out
 
-    for account in accounts_to_sync():
-        sync_account_task.delay(account_id=account.pk)
+    with background_calls():
+        sync_accounts_fan_out(accounts=accounts_to_sync())
 
 
 @shared_task(name="deployments.tasks.sync_account", ignore_result=True, **_RETRY)
