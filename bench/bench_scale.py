@@ -8,10 +8,10 @@ the Procfile runs them: `beat`, one `worker-live` (stops and live refresh) and 1
 after an initial sync) and prints, against the targets:
 
 - wall time against the floor: the most an account's budget allows (the busiest account's calls, its full
-  pass and the live refresh alike, divided by its TPS), or calls x latency / worker processes where latency
-  binds; API calls (checked exact: an incremental pass makes 1 ListApplications per 50 applications, 1
-  ListEnvironments per application, 1 ListDeployments per environment, 1 GetDeployment per deployment in
-  progress, plus its throttled attempts), throttling answers, failed sync runs;
+  pass and the live refresh alike, divided by its TPS), or calls x latency / (worker processes x threads)
+  where latency binds; API calls (checked exact: an incremental pass makes 1 ListApplications per 50
+  applications, 1 ListEnvironments per application, 1 ListDeployments per environment, 1 GetDeployment per
+  deployment in progress, plus its throttled attempts), throttling answers, failed sync runs;
 - freshness of live deployments: the emulator's clock of one account at a time moves one step of its
   deployments in progress; seconds until the database rows show it (p50/p95);
 - approval -> StopDeployment (reaching the emulator) p50/p95 during the pass, against the same measured with
@@ -115,9 +115,9 @@ def celery(*args: str) -> subprocess.Popen:
     )
 
 
-def worker(queues: str, name: str, concurrency: int) -> subprocess.Popen:
+def worker(queues: str, name: str, concurrency: int, pool: str = "prefork") -> subprocess.Popen:
     return celery(
-        "worker", "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h",
+        "worker", "-Q", queues, "-P", pool, "-c", str(concurrency), "-n", f"{name}@%h",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     )  # fmt: skip
 
@@ -225,7 +225,8 @@ class Bench:
         from deployments.models import ACTIVE_STATES, Deployment
 
         self.watched: dict[int, list[int]] = {}
-        per_account_stops = -(-self.args.stops * (1 + len(self.args.workers)) // self.args.accounts)
+        stops = self.args.stops * (1 + len(self.args.workers)) + 1  # and one to warm the worker up
+        per_account_stops = -(-stops // self.args.accounts)
         targets: list[list[tuple[int, int]]] = []  # per account: (account index, deployment pk)
         for index in range(self.args.accounts):
             pks = list(
@@ -272,7 +273,8 @@ class Bench:
                         self.freshness[phase].append(time.perf_counter() - moved)
                         del pending[pk]
                 time.sleep(0.1)
-            self.missed[phase] += len(pending)
+            if not self.stopping.is_set():
+                self.missed[phase] += len(pending)
             self.stopping.wait(1.0)
         connection.close()
 
@@ -350,7 +352,7 @@ class Bench:
         pass_calls = pass_runs.aggregate(n=Sum("api_calls"))["n"] or 0
         pass_throttles = pass_runs.aggregate(n=Sum("throttles"))["n"] or 0
         busiest = max(by_account.values())
-        floor = max(busiest / args.tps, pass_calls * args.latency / 1000 / workers)
+        floor = max(busiest / args.tps, pass_calls * args.latency / 1000 / (workers * args.threads))
         lists = args.accounts * (-(-args.applications // 50) + args.applications * (1 + args.environments))
         # GetDeployment for each deployment in progress; those stopped during the pass may or may not be.
         expected = (lists + self.active() + pass_throttles, lists + active_before + pass_throttles)
@@ -385,6 +387,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=30.0, help="ms per AppConfig call (jitter: 10 %%)")
     parser.add_argument("--tps", type=float, default=10.0, help="AppConfig's limit = each budget")
     parser.add_argument("--workers", default="1,2,4", help="sync worker processes to try, comma-separated")
+    parser.add_argument("--threads", type=int, default=4, help="threads per sync worker (WORKER_CONCURRENCY)")
     parser.add_argument("--stops", type=int, default=8, help="stops measured idle and during each pass")
     parser.add_argument("--pass-timeout", type=float, default=600.0, help="seconds one full pass may take")
     args = parser.parse_args()
@@ -431,10 +434,12 @@ def main() -> None:
         bench.phase = "idle"
         fresh.start()
         time.sleep(2 * REFRESH_SECONDS)  # the live worker is up and refreshing
+        bench.stops(1, 1.0)  # its first task pays for imports and connections: not measured
         idle = bench.stops(args.stops, 1.0)
         results = []
         for count in args.workers:
-            sync_workers = [worker("sync", f"sync{i}", 1) for i in range(count)]
+            # As the Procfile's `worker`: threads.
+            sync_workers = [worker("sync", f"sync{i}", args.threads, "threads") for i in range(count)]
             processes += sync_workers
             time.sleep(5)  # started (the pass is timed from its publication)
             results.append(bench.full_pass(count))
@@ -462,7 +467,7 @@ def main() -> None:
         print(f"freshness ({phase}): {figures(bench.freshness[phase])}, {bench.missed[phase]} missed")
     for r in results:
         w = r["workers"]
-        print(f"\n{w} sync worker process(es) (+ 1 worker-live, 2 processes):")
+        print(f"\n{w} sync worker process(es) x {args.threads} threads (+ worker-live: 2 processes):")
         print(
             f"  full pass {r['elapsed']:7.1f} s, floor {r['floor']:6.1f} s: {r['elapsed'] / r['floor']:4.2f}x"
             f"   (target <= 1.2x)"
