@@ -3,9 +3,9 @@
 One emulator per account (in this process, on loopback), each answering after LATENCY ms and throttling
 above TPS calls a second (429 ThrottlingException); each Account's API budget set to the same TPS. A private
 Redis, a scratch PostgreSQL database (`bench_scale_<pid>`, dropped at the end), and real Celery processes as
-the Procfile runs them: `beat`, one `worker-live` (stops and live refresh) and 1, 2, 4 `worker` processes
-(full passes; `--workers`). For each worker count it times one full pass (the periodic steady-state pass,
-after an initial sync) and prints, against the targets:
+the Procfile runs them: `beat`, one `worker-live` (live refresh), one `worker-stops` and 1, 2, 4 `worker`
+processes (full passes; `--workers`). For each worker count it times one full pass (the periodic
+steady-state pass, after an initial sync) and prints, against the targets:
 
 - wall time against the floor: the most an account's budget allows (the busiest account's calls, its full
   pass and the live refresh alike, divided by its TPS), or calls x latency / (worker processes x threads)
@@ -429,7 +429,9 @@ def main() -> None:
         print(f"seeded in {seeded:.1f} s; initial sync (no limit, not measured) {initial:.1f} s", flush=True)
 
         processes.append(celery("beat", "-s", str(WORKDIR / "celerybeat-schedule")))
-        processes.append(worker("stops,live", "live", 2))  # as the Procfile's worker-live
+        # As the Procfile's worker-live and worker-stops.
+        processes.append(worker("live", "live", 8, "threads"))
+        processes.append(worker("stops", "stops", 2))
         fresh = threading.Thread(target=bench.freshness_loop, daemon=True)
         bench.phase = "idle"
         fresh.start()
@@ -467,7 +469,7 @@ def main() -> None:
         print(f"freshness ({phase}): {figures(bench.freshness[phase])}, {bench.missed[phase]} missed")
     for r in results:
         w = r["workers"]
-        print(f"\n{w} sync worker process(es) x {args.threads} threads (+ worker-live: 2 processes):")
+        print(f"\n{w} sync worker process(es) x {args.threads} threads (+ worker-live, worker-stops):")
         print(
             f"  full pass {r['elapsed']:7.1f} s, floor {r['floor']:6.1f} s: {r['elapsed'] / r['floor']:4.2f}x"
             f"   (target <= 1.2x)"

@@ -5,7 +5,7 @@ the ones beat entries and queued messages already use.
 Queues (CELERY_TASK_ROUTES): full passes (`sync_all_accounts`, `sync_account`, `sync_application`) go to
 `sync`, and make their AppConfig calls as background calls, leaving a reserve of each account's API budget;
 the refresh of live deployments, detail fetches and an operator's "Sync now" go to `live`, which a worker of
-its own consumes with the `stops` queue, so a backlog of full passes never holds them up.
+its own consumes (as `stops` has its own), so a backlog of full passes never holds them up.
 
 Only transient AppConfig errors are retried (with exponential backoff); a permanent one is already written
 on the sync run, so retrying would only repeat it.

@@ -238,8 +238,8 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 CELERY_TASK_DEFAULT_QUEUE = "sync"
 # `sync`: full passes. `live`: what a page is waiting for (refresh of live deployments, detail fetches, "Sync
-# now"). `stops`: the stop workflow. The Procfile's `worker-live` consumes `stops` and `live` only, so a
-# backlog of full passes on `sync` never delays them.
+# now"). `stops`: the stop workflow. Each has its own worker in the Procfile (`worker`, `worker-live`,
+# `worker-stops`), so a backlog of full passes on `sync` never delays the other two.
 CELERY_TASK_ROUTES = {
     "deployments.tasks.stop_*": {"queue": "stops"},
     "deployments.tasks.refresh_*": {"queue": "live"},

@@ -1,4 +1,5 @@
-"""A stop never waits behind a full pass: real worker processes, started as the Procfile starts them."""
+"""A stop never waits behind a full pass: real worker processes, one per worker of the Procfile, on the queues
+the Procfile gives each."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from stops import services
 from tests.helpers import BASE_DIR, wait_until, worker_process
 
 
-def _procfile_queues(entry: str) -> str:
-    """The queues (`-Q`) of one Procfile entry."""
-    for line in (BASE_DIR / "Procfile").read_text().splitlines():
-        if line.startswith(f"{entry}:"):
-            return re.search(r"-Q (\S+)", line).group(1)
-    raise AssertionError(f"no {entry} in the Procfile")
+def _procfile_workers() -> dict[str, str]:
+    """The Procfile's worker entries and their queues (`-Q`)."""
+    return {
+        line.split(":")[0]: re.search(r"-Q (\S+)", line).group(1)
+        for line in (BASE_DIR / "Procfile").read_text().splitlines()
+        if line.startswith("worker") and " worker " in line
+    }
 
 
 def _finished_application_runs(after: int) -> int:
@@ -40,10 +42,8 @@ def test_it_stops_a_deployment_while_a_full_pass_holds_every_sync_worker(
     before = SyncRun.objects.order_by("pk").last().pk
     # Every application of the full pass takes seconds: its ListEnvironments answers slowly.
     emulator.add_fault(operation="ListEnvironments", kind="latency", count=None, seconds=4)
-    workers = [
-        worker_process(redis_url, queues=_procfile_queues("worker")),
-        worker_process(redis_url, queues=_procfile_queues("worker-live")),
-    ]
+    # Each worker of the Procfile, with one process (or thread) each: the sync worker has no slot to spare.
+    workers = [worker_process(redis_url, queues=queues) for queues in _procfile_workers().values()]
     try:
         tasks.sync_account_task.delay(account_id=environment.application.account_id)
         # The pass has fanned out and the sync worker is inside an application, with others queued behind.
