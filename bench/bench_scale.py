@@ -74,8 +74,11 @@ import django  # noqa: E402
 import psycopg  # noqa: E402
 
 # Step interval of the estate's deployments in progress (AppConfig.Linear20PercentEvery6Minutes: 30 min,
-# five 20 % steps, one every 30 / (5 + 1) minutes), so one clock move is one visible change.
+# five 20 % steps, one every 30 / (5 + 1) minutes), so one clock move is one visible change; once BAKING,
+# one move of the whole bake (30 min) to COMPLETE.
 STEP_SECONDS = 300.0
+BAKE_SECONDS = 1800.0
+PAUSE_SECONDS = 3.0  # between two clock moves: spreads each account's seven changes over the whole run
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -253,16 +256,14 @@ class Bench:
         while not self.stopping.is_set():
             account = index % self.args.accounts
             index += 1
-            rows = dict(
-                Deployment.objects.filter(pk__in=self.watched[account], state__in=ACTIVE_STATES).values_list(
-                    "pk", "version"
-                )
-            )
+            watched = Deployment.objects.filter(pk__in=self.watched[account], state__in=ACTIVE_STATES)
+            rows = dict(watched.values_list("pk", "version"))
             if not rows:
                 self.stopping.wait(0.2)  # this account's watched deployments have all finished
                 continue
+            baking = watched.filter(state="BAKING").exists()
             phase = self.phase
-            self.emulators[account].advance(STEP_SECONDS)
+            self.emulators[account].advance(BAKE_SECONDS if baking else STEP_SECONDS)
             moved = time.perf_counter()
             pending = dict(rows)
             deadline = moved + 3 * REFRESH_SECONDS + 30
@@ -275,7 +276,7 @@ class Bench:
                 time.sleep(0.1)
             if not self.stopping.is_set():
                 self.missed[phase] += len(pending)
-            self.stopping.wait(1.0)
+            self.stopping.wait(PAUSE_SECONDS)
         connection.close()
 
     def stop_one(self) -> float:
@@ -432,11 +433,11 @@ def main() -> None:
         # As the Procfile's worker-live and worker-stops.
         processes.append(worker("live", "live", 8, "threads"))
         processes.append(worker("stops", "stops", 2))
+        time.sleep(2 * REFRESH_SECONDS)  # the live worker is up and refreshing
+        bench.stops(1, 1.0)  # its first task pays for imports and connections: not measured
         fresh = threading.Thread(target=bench.freshness_loop, daemon=True)
         bench.phase = "idle"
         fresh.start()
-        time.sleep(2 * REFRESH_SECONDS)  # the live worker is up and refreshing
-        bench.stops(1, 1.0)  # its first task pays for imports and connections: not measured
         idle = bench.stops(args.stops, 1.0)
         results = []
         for count in args.workers:
