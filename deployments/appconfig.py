@@ -47,11 +47,7 @@ PAGE_SIZE = 50  # AppConfig's maximum for every List* call.
 
 _THROTTLING_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 
-_TRANSIENT_CODES = {
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
+_TRANSIENT_CODES = _THROTTLING_CODES | {
     "InternalServerException",
     "ServiceUnavailable",
     "ServiceUnavailableException",
