@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import random
 import shutil
 import signal
 import statistics
@@ -78,7 +79,9 @@ import psycopg  # noqa: E402
 # one move of the whole bake (30 min) to COMPLETE.
 STEP_SECONDS = 300.0
 BAKE_SECONDS = 1800.0
-PAUSE_SECONDS = 3.0  # between two clock moves: spreads each account's seven changes over the whole run
+# Between two clock moves: spreads each account's seven changes over the whole run, and at random, so that
+# the moves do not fall into step with the refresh's beat.
+PAUSE_SECONDS = (1.0, 5.0)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -276,7 +279,7 @@ class Bench:
                 time.sleep(0.1)
             if not self.stopping.is_set():
                 self.missed[phase] += len(pending)
-            self.stopping.wait(PAUSE_SECONDS)
+            self.stopping.wait(random.uniform(*PAUSE_SECONDS))  # noqa: S311 - not security
         connection.close()
 
     def stop_one(self) -> float:
