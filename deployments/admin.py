@@ -27,7 +27,7 @@ from portal.admin import ReadOnlyAdmin
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ["name", "region", "endpoint_url", "role_arn", "enabled"]
+    list_display = ["name", "region", "endpoint_url", "role_arn", "api_rate_limit", "enabled"]
 
 
 @admin.register(Application)
@@ -108,6 +108,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "application",
         "status",
         "api_calls",
+        "throttles",
         "rows_created",
         "rows_updated",
     ]

@@ -4,13 +4,24 @@ One client per Account (its region, endpoint and role), retry mode `standard` wi
 and read timeouts, and botocore's errors translated into the project's own exceptions so callers decide on
 "retry later" (TransientAppConfigError) versus "give up and say why" (PermanentAppConfigError) without
 knowing botocore. Every HTTP attempt, retries included, is counted on the client (`api_calls`), so sync runs
-can record what they cost.
+can record what they cost, and so is every throttling answer (`throttles`).
+
+Every HTTP attempt first takes a token from the Account's budget (`Account.api_rate_limit` calls a second),
+shared by all worker processes through Redis (`portal.ratelimit`). Calls made inside `background_calls()`
+(full sync passes) leave a reserve of that budget to the others: stops, the refresh of live deployments and
+detail fetches. A throttling answer that gets through anyway is retried inside the call, with backoff, for up
+to APPCONFIG_THROTTLE_RETRY_SECONDS: the budget allows progress, so it is not a failure.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
+import logging
+import random
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,18 +36,20 @@ from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 from django.conf import settings
 
+from portal.ratelimit import Budget, RateLimitTimeout, SharedRateLimiter
+
 if TYPE_CHECKING:
     from deployments.models import Account
+
+logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50  # AppConfig's maximum for every List* call.
 # AppConfig's limit on a hosted configuration version: anything larger is not what AppConfig stores.
 HOSTED_CONTENT_MAX_BYTES = 2 * 1024 * 1024
 
-_TRANSIENT_CODES = {
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
+_THROTTLING_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+
+_TRANSIENT_CODES = _THROTTLING_CODES | {
     "InternalServerException",
     "ServiceUnavailable",
     "ServiceUnavailableException",
@@ -116,32 +129,84 @@ class _ClientKey:
     region: str
     endpoint_url: str
     role_arn: str
+    rate_limit: float
+
+
+_background = contextvars.ContextVar("appconfig_background_calls", default=False)
+
+
+@contextlib.contextmanager
+def background_calls() -> Iterator[None]:
+    """AppConfig calls made inside this block (a full sync pass) leave the budget's reserve to urgent work."""
+    reset = _background.set(True)
+    try:
+        yield
+    finally:
+        _background.reset(reset)
+
+
+_limiter = SharedRateLimiter(lambda: settings.REDIS_URL)
 
 
 class AppConfigClient:
-    """A thin wrapper over boto3's appconfig client with the project's errors and a call counter."""
+    """A thin wrapper over boto3's appconfig client with the project's errors, the account's shared API
+    budget (`budget`; None: unlimited) and counters of calls and throttling answers."""
 
-    def __init__(self, boto_client: Any, sts_client: Any = None) -> None:
+    def __init__(self, boto_client: Any, sts_client: Any = None, *, budget: Budget | None = None) -> None:
         self._client = boto_client
         # Built lazily from the same session (credentials, role, region, endpoint): most clients never ask.
         self._sts_client = sts_client
         self._local = threading.local()
-        boto_client.meta.events.register("before-send.appconfig", self._count_attempt)
+        self.budget = budget
+        # before-send: once per HTTP attempt, retries included, which is what AWS meters and throttles.
+        boto_client.meta.events.register("before-send.appconfig", self._before_send)
+        boto_client.meta.events.register("needs-retry.appconfig", self._count_throttle)
 
-    def _count_attempt(self, **kwargs: Any) -> None:
+    def _before_send(self, **kwargs: Any) -> None:
+        if self.budget is not None:
+            _limiter.acquire(
+                self.budget, urgent=not _background.get(), timeout=settings.APPCONFIG_RATE_LIMIT_MAX_WAIT
+            )
         self._local.calls = getattr(self._local, "calls", 0) + 1
+
+    def _count_throttle(self, response: Any = None, **kwargs: Any) -> None:
+        # Every attempt's answer passes here (botocore's own retry handler decides; this one only counts).
+        if response is not None and response[0].status_code == 429:
+            self._local.throttles = getattr(self._local, "throttles", 0) + 1
 
     @property
     def api_calls(self) -> int:
         """HTTP requests sent by this thread through this client, retries included."""
         return getattr(self._local, "calls", 0)
 
+    @property
+    def throttles(self) -> int:
+        """Throttling answers (429) this thread received through this client, retried or not."""
+        return getattr(self._local, "throttles", 0)
+
     def _call(self, operation: str, **params: Any) -> dict:
+        """One operation. Throttling that outlasts botocore's own attempts is waited out here, with
+        exponential backoff, for up to APPCONFIG_THROTTLE_RETRY_SECONDS: a 429 means AppConfig did not apply
+        the request, so repeating it is safe even for StopDeployment."""
         method = getattr(self._client, _snake(operation))
-        try:
-            response = method(**params)
-        except Exception as exc:
-            raise _translate(exc, operation) from exc
+        deadline = time.monotonic() + settings.APPCONFIG_THROTTLE_RETRY_SECONDS
+        attempt = 0
+        while True:
+            try:
+                response = method(**params)
+                break
+            except RateLimitTimeout as exc:
+                raise TransientAppConfigError(f"{operation}: {exc}", code="RateLimited") from exc
+            except Exception as exc:
+                error = _translate(exc, operation)
+                if not _is_throttling(error):
+                    raise error from exc
+                pause = random.uniform(0, min(5.0, 0.25 * 2**attempt))  # noqa: S311 - jitter, not security
+                if time.monotonic() + pause > deadline:
+                    raise error from exc
+                logger.info("%s throttled; retrying in %.2f s", operation, pause)
+                time.sleep(pause)
+                attempt += 1
         response.pop("ResponseMetadata", None)
         _check_shape(operation, response)
         return response
@@ -261,6 +326,10 @@ _REQUIRED_MEMBERS = {
 }
 
 
+def _is_throttling(error: AppConfigError) -> bool:
+    return error.code in _THROTTLING_CODES or error.status == 429
+
+
 def _check_shape(operation: str, response: dict) -> None:
     member, kind = _REQUIRED_MEMBERS.get(operation, (None, None))
     if member is not None and not isinstance(response.get(member), kind):
@@ -292,6 +361,7 @@ def client_for(account: Account) -> AppConfigClient:
         region=account.region or settings.AWS_REGION,
         endpoint_url=account.endpoint_url or settings.AWS_ENDPOINT_URL_APPCONFIG,
         role_arn=account.role_arn,
+        rate_limit=account.api_rate_limit,
     )
     with _clients_lock:
         client = _clients.get(key)
@@ -300,8 +370,19 @@ def client_for(account: Account) -> AppConfigClient:
             client = _clients[key] = AppConfigClient(
                 session.client("appconfig", endpoint_url=key.endpoint_url or None, config=config),
                 functools.cache(lambda: _build_sts_client(session, key, config)),
+                budget=_budget(key),
             )
         return client
+
+
+def _budget(key: _ClientKey) -> Budget | None:
+    if not key.rate_limit or key.account_pk is None:
+        return None  # 0: no limit (an emulator without one, a benchmark of sync itself)
+    return Budget.of(
+        f"appconfig-budget:{key.account_pk}",
+        rate=key.rate_limit,
+        reserve_fraction=settings.APPCONFIG_RATE_LIMIT_RESERVE,
+    )
 
 
 def forget_clients() -> None:

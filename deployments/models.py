@@ -20,6 +20,10 @@ def default_approvals_required() -> int:
     return settings.STOP_APPROVALS_REQUIRED_DEFAULT
 
 
+# AppConfig calls a second per Account unless it says otherwise: well under what AWS lets an account make
+# before answering ThrottlingException, so other tools sharing the account keep some budget of their own.
+DEFAULT_API_RATE_LIMIT = 10.0
+
 # arn:aws:iam::123456789012:role/name (any partition): the account a role belongs to.
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/.+$")
 
@@ -46,6 +50,14 @@ class Account(models.Model):
     # two Accounts for the same AWS account and region would mirror every application twice.
     aws_account_id = models.CharField(
         max_length=12, blank=True, help_text="Filled from the role ARN or on the first sync."
+    )
+    # Shared by every worker process (a Redis token bucket, see deployments/appconfig.py); full sync passes
+    # leave APPCONFIG_RATE_LIMIT_RESERVE of it to stops and the refresh of live deployments.
+    api_rate_limit = models.FloatField(
+        "API rate limit",
+        default=DEFAULT_API_RATE_LIMIT,
+        validators=[MinValueValidator(0)],
+        help_text="AppConfig calls a second, across all workers; 0: no limit.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -361,6 +373,8 @@ class SyncRun(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     api_calls = models.PositiveIntegerField(default=0)
+    # Throttling answers (429) received, all retried or the run would have failed on them.
+    throttles = models.PositiveIntegerField(default=0)
     rows_created = models.PositiveIntegerField(default=0)
     rows_updated = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)

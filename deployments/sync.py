@@ -12,6 +12,7 @@ No AWS call is made inside a database transaction: each step reads from AppConfi
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import uuid
 from collections.abc import Iterable
@@ -460,7 +461,7 @@ def account_identify(*, account: Account, client: AppConfigClient | None = None)
 
 
 class _Run:
-    """Opens a SyncRun row, and on exit stores its outcome, duration and API-call count."""
+    """Opens a SyncRun row, and on exit stores its outcome, duration, API calls and throttling answers."""
 
     def __init__(self, *, scope: str, client: AppConfigClient, account: Account, **targets: Any) -> None:
         self.client = client
@@ -469,6 +470,7 @@ class _Run:
             scope=scope, account=account, started_at=timezone.now(), **targets
         )
         self._calls_before = client.api_calls
+        self._throttles_before = client.throttles
 
     def __enter__(self) -> _Run:
         return self
@@ -477,6 +479,7 @@ class _Run:
         record = self.record
         record.finished_at = timezone.now()
         record.api_calls = self.client.api_calls - self._calls_before
+        record.throttles = self.client.throttles - self._throttles_before
         record.rows_created = self.counts.created
         record.rows_updated = self.counts.updated
         if exc is None:
@@ -543,6 +546,34 @@ def sync_account(
             # Expected (throttling, a refusal) and written on the application's run: one line, no traceback.
             logger.warning("sync of application %s failed: %s", application.application_id, exc)
     return run.record
+
+
+def sync_accounts_fan_out(*, accounts: Iterable[Account]) -> int:
+    """The periodic full pass over every account; returns the application tasks published.
+
+    1. For each account, its account step (`sync_account` with no application): identify, ListApplications,
+       upsert. A failure is recorded on that account's run and leaves the others alone; the next pass (one
+       SYNC_INTERVAL_SECONDS away) tries it again.
+    2. Publish one `sync_application_task` per live application, taking the accounts in turn (a1, b1, c1,
+       a2, ...). Each account's calls are held to its own API budget: queued account by account, every
+       worker would wait on the first account's budget while the others' stood unused.
+    """
+    per_account: list[list[int]] = []
+    for account in accounts:
+        try:
+            sync_account(account=account, application_ids=())
+        except AppConfigError as exc:
+            logger.warning("sync of account %s failed: %s", account.name, exc)
+            continue
+        live = account.applications.filter(deleted_at__isnull=True).order_by("name", "pk")
+        per_account.append(list(live.values_list("pk", flat=True)))
+    published = 0
+    for application_ids in itertools.zip_longest(*per_account):
+        for application_id in application_ids:
+            if application_id is not None:
+                publish(tasks.sync_application_task, application_id=application_id)
+                published += 1
+    return published
 
 
 # ---------------------------------------------------------------------------------------------------------

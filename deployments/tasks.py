@@ -1,7 +1,14 @@
 """Thin Celery tasks of the sync: take ids, fetch, call a service (imported inside the body: services import
 this module to publish). Each task is named after its service with `_task`; the Celery names are pinned to
-the ones beat entries and queued messages already use. Only transient AppConfig errors are retried (with
-exponential backoff); a permanent one is already written on the sync run, so retrying would only repeat it.
+the ones beat entries and queued messages already use.
+
+Queues (CELERY_TASK_ROUTES): full passes (`sync_all_accounts`, `sync_account`, `sync_application`) go to
+`sync`, and make their AppConfig calls as background calls, leaving a reserve of each account's API budget;
+the refresh of live deployments, detail fetches and an operator's "Sync now" go to `live`, which a worker of
+its own consumes (as `stops` has its own), so a backlog of full passes never holds them up.
+
+Only transient AppConfig errors are retried (with exponential backoff); a permanent one is already written
+on the sync run, so retrying would only repeat it.
 
 Expected AWS faults are one log line each, with their error code (`AppConfigError`'s text starts with the
 operation and the code): Celery logs each retry in one line, and a task that runs out of retries logs one
@@ -12,7 +19,7 @@ import logging
 from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 
-from deployments.appconfig import PermanentAppConfigError, TransientAppConfigError
+from deployments.appconfig import PermanentAppConfigError, TransientAppConfigError, background_calls
 from deployments.models import Account, Application, Deployment, Environment
 
 logger = logging.getLogger(__name__)
@@ -33,10 +40,10 @@ def retry_or_give_up(task, exc: TransientAppConfigError) -> None:
 
 @shared_task(name="deployments.tasks.sync_all_accounts", ignore_result=True)
 def sync_all_accounts() -> None:
-    from deployments.sync import accounts_to_sync
+    from deployments.sync import accounts_to_sync, sync_accounts_fan_out
 
-    for account in accounts_to_sync():
-        sync_account_task.delay(account_id=account.pk)
+    with background_calls():
+        sync_accounts_fan_out(accounts=accounts_to_sync())
 
 
 @shared_task(name="deployments.tasks.sync_account", ignore_result=True, **_RETRY)
@@ -47,7 +54,8 @@ def sync_account_task(self, *, account_id: int) -> None:
     if account is None:
         return
     try:
-        sync_account(account=account, fan_out=True)
+        with background_calls():
+            sync_account(account=account, fan_out=True)
     except TransientAppConfigError as exc:
         retry_or_give_up(self, exc)
     except PermanentAppConfigError:
@@ -62,7 +70,8 @@ def sync_application_task(self, *, application_id: int) -> None:
     if application is None or not application.account.enabled:
         return
     try:
-        sync_application(application=application)
+        with background_calls():
+            sync_application(application=application)
     except TransientAppConfigError as exc:
         retry_or_give_up(self, exc)
     except PermanentAppConfigError:
@@ -86,13 +95,30 @@ def sync_environment_task(self, *, environment_id: int) -> None:
 
 @shared_task(name="deployments.tasks.refresh_active_deployments", ignore_result=True)
 def refresh_active_deployments_task() -> None:
-    from deployments.sync import accounts_to_sync, refresh_active_deployments
+    """Beat's tick: one refresh task per account, so the live worker's processes share the accounts and one
+    slow account does not hold the others' refresh back."""
+    from django.conf import settings
+
+    from deployments.sync import accounts_to_sync
 
     for account in accounts_to_sync():
-        try:
-            refresh_active_deployments(account=account)
-        except (TransientAppConfigError, PermanentAppConfigError):
-            continue  # recorded; the next beat tick (seconds away) is the retry
+        # Expires with the tick: a backed-up worker drops a stale refresh instead of stacking them up.
+        refresh_account_active_deployments_task.apply_async(
+            kwargs={"account_id": account.pk}, expires=settings.ACTIVE_REFRESH_SECONDS
+        )
+
+
+@shared_task(name="deployments.tasks.refresh_account_active_deployments", ignore_result=True)
+def refresh_account_active_deployments_task(*, account_id: int) -> None:
+    from deployments.sync import refresh_active_deployments
+
+    account = Account.objects.filter(pk=account_id, enabled=True).first()
+    if account is None:
+        return
+    try:
+        refresh_active_deployments(account=account)
+    except (TransientAppConfigError, PermanentAppConfigError):
+        return  # recorded; the next beat tick (seconds away) is the retry
 
 
 def _fetch_for_deployment(task, deployment_id: int, fetch, **filters) -> None:

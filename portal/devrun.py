@@ -66,7 +66,7 @@ def _environment(dev: bool = False) -> tuple[dict[str, str], list[str]]:
     env.setdefault("CONSOLE_BASE_URL", f"http://127.0.0.1:{env['WEB_PORT']}")
     env.setdefault("EMBEDDED_REDIS_PORT", "6390")
     env.setdefault("PYTHONUNBUFFERED", "1")
-    processes = ["worker", "beat", "web-dev" if dev else "web"]
+    processes = ["worker", "worker-live", "worker-stops", "beat", "web-dev" if dev else "web"]
     if not env.get("REDIS_URL"):
         processes.insert(0, "redis")
     real_aws = any(

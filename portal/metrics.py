@@ -45,7 +45,7 @@ from deployments.selectors import sync_health
 logger = logging.getLogger(__name__)
 
 PREFIX = "appconfig_console"
-QUEUES = ("sync", "stops")
+QUEUES = ("sync", "live", "stops")
 # kombu's Redis transport keeps a queue's prioritised messages in sibling lists: name + sep + step.
 _PRIORITY_SIBLINGS = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 # Approval to StopDeployment, seconds: the relay re-enqueues after STOP_RELAY_DELAY_SECONDS (15).
@@ -164,6 +164,12 @@ class ConsoleCollector:
             "botocore's own retries; a throttle retried successfully is counted in the API calls only)",
             labels=["account"],
         )
+        throttles = GaugeMetricFamily(
+            f"{PREFIX}_sync_throttles",
+            f"Throttling answers (429) AppConfig gave sync runs started in the last {window} s, retried or "
+            "not: above zero, the account's API rate limit is higher than what AppConfig allows the console",
+            labels=["account"],
+        )
         accounts = {row.account.pk: row.account.name for row in self.health}
         # Served by syncrun_latest_idx (account, scope, -started_at): an equality on the first two columns.
         rows = {
@@ -175,13 +181,18 @@ class ConsoleCollector:
             )
             .order_by()
             .values("account")
-            .annotate(calls=Sum("api_calls"), throttled=Count("pk", filter=Q(status="failed") & _THROTTLED))
+            .annotate(
+                calls=Sum("api_calls"),
+                throttles=Sum("throttles"),
+                throttled=Count("pk", filter=Q(status="failed") & _THROTTLED),
+            )
         }
         for pk, name in accounts.items():
             row = rows.get(pk, {})
             calls.add_metric([name], float(row.get("calls") or 0))
             throttled.add_metric([name], float(row.get("throttled") or 0))
-        yield from (calls, throttled)
+            throttles.add_metric([name], float(row.get("throttles") or 0))
+        yield from (calls, throttled, throttles)
 
     def _deployments(self) -> Iterator[Metric]:
         gauge = GaugeMetricFamily(

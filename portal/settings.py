@@ -239,7 +239,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 CELERY_TASK_DEFAULT_QUEUE = "sync"
-CELERY_TASK_ROUTES = {"deployments.tasks.stop_*": {"queue": "stops"}}
+# `sync`: full passes. `live`: what a page is waiting for (refresh of live deployments, detail fetches, "Sync
+# now"). `stops`: the stop workflow. Each has its own worker in the Procfile (`worker`, `worker-live`,
+# `worker-stops`), so a backlog of full passes on `sync` never delays the other two.
+CELERY_TASK_ROUTES = {
+    "deployments.tasks.stop_*": {"queue": "stops"},
+    "deployments.tasks.refresh_*": {"queue": "live"},
+    "deployments.tasks.fetch_deployment_details": {"queue": "live"},
+    # Someone is looking at the page that waits for it (the configuration diff beside the Stop button).
+    "deployments.tasks.fetch_deployment_configuration": {"queue": "live"},
+    "deployments.tasks.sync_environment": {"queue": "live"},
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Seconds a web request (or a service) waits for the broker when it publishes a task (connect, then each
 # answer; one retry): a broker down or stalled costs a page at most about twice this, never a hang. The work
@@ -253,6 +263,15 @@ AWS_ENDPOINT_URL_APPCONFIG = env_str("AWS_ENDPOINT_URL_APPCONFIG")
 APPCONFIG_CONNECT_TIMEOUT = env_float("APPCONFIG_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 APPCONFIG_READ_TIMEOUT = env_float("APPCONFIG_READ_TIMEOUT", 15.0, minimum=0.1)
 APPCONFIG_MAX_ATTEMPTS = env_int("APPCONFIG_MAX_ATTEMPTS", 4, minimum=1, maximum=10)
+# Each Account's API budget (Account.api_rate_limit calls a second) is shared through Redis by every worker.
+# The fraction of its bucket that full sync passes leave to stops, live refresh and detail fetches:
+APPCONFIG_RATE_LIMIT_RESERVE = env_float("APPCONFIG_RATE_LIMIT_RESERVE", 0.3, minimum=0.0)
+if APPCONFIG_RATE_LIMIT_RESERVE > 0.9:
+    raise ImproperlyConfigured("APPCONFIG_RATE_LIMIT_RESERVE must be at most 0.9 (a fraction of the budget)")
+# The longest a call waits for a token before its task gives up (and is retried later).
+APPCONFIG_RATE_LIMIT_MAX_WAIT = env_float("APPCONFIG_RATE_LIMIT_MAX_WAIT", 120.0, minimum=1.0)
+# How long throttling answers (429) are retried inside one call, after botocore's own attempts.
+APPCONFIG_THROTTLE_RETRY_SECONDS = env_float("APPCONFIG_THROTTLE_RETRY_SECONDS", 60.0, minimum=0.0)
 
 # Sync cadence (seconds): a full incremental pass, and a fast refresh of deployments still in progress.
 SYNC_INTERVAL_SECONDS = env_int("SYNC_INTERVAL_SECONDS", 30, minimum=5)

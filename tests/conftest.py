@@ -120,6 +120,8 @@ def account(db, emulator: Emulator, settings) -> Iterator[Account]:
     # Low read timeout and few attempts keep fault tests quick; production uses the settings' defaults.
     settings.APPCONFIG_READ_TIMEOUT = 2.0
     settings.APPCONFIG_MAX_ATTEMPTS = 3
+    # Throttling that lasts (an injected fault) is waited out for a second, not a minute, before it fails.
+    settings.APPCONFIG_THROTTLE_RETRY_SECONDS = 1.0
     appconfig.forget_clients()
     yield Account.objects.create(name="test", region="us-east-1", endpoint_url=emulator.url)
     appconfig.forget_clients()
@@ -179,7 +181,7 @@ def celery_worker(celery_app, transactional_db):
         celery_app,
         pool="threads",
         concurrency=2,
-        queues=["sync", "stops"],
+        queues=["sync", "live", "stops"],
         perform_ping_check=False,
         shutdown_timeout=20,
     ) as worker:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
+from django.db import connection
 from django.urls import reverse
 
 from deployments.models import Deployment, Environment
@@ -12,6 +17,7 @@ from portal.authn import Authentication
 from tests.factories import DeploymentEventFactory
 
 HX = {"HX-Request": "true"}
+BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def deployment_url(deployment) -> str:
@@ -73,7 +79,7 @@ def wait_until(predicate, timeout: float = 30.0, every: float = 0.05):
 
 def worker_idle(broker_url: str) -> bool:
     """True when the in-process test worker has nothing left to do: no task running or reserved, and the
-    `sync` and `stops` queues empty on the broker (a duplicate delivery would still be in one of these)."""
+    `sync`, `live` and `stops` queues empty on the broker (a duplicate delivery would still be in one)."""
     import redis
     from celery.worker import state
 
@@ -83,6 +89,7 @@ def worker_idle(broker_url: str) -> bool:
         and not state.reserved_requests
         and queues.llen("stops") == 0
         and queues.llen("sync") == 0
+        and queues.llen("live") == 0
     )
 
 
@@ -92,3 +99,44 @@ def point_celery_at(app, broker_url: str) -> None:
     app.conf.broker_url = broker_url
     app._pool = None
     app.amqp._producer_pool = None
+
+
+def worker_process(redis_url: str, *, queues: str, concurrency: int = 1, **env: str) -> subprocess.Popen:
+    """A real `celery worker` process on the test database and broker, consuming `queues` (comma-separated)
+    with `concurrency` prefork processes (solo for 1), in a session of its own (stop it with os.killpg)."""
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    else:
+        database_url = f"sqlite:///{db['NAME']}"  # the test database is a file (see settings)
+    pool = ["-P", "solo"] if concurrency == 1 else ["-c", str(concurrency)]
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-Q",
+            queues,
+            *pool,
+            "-n",
+            f"{queues.replace(',', '-')}-{os.getpid()}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "WARNING",
+        ],  # fmt: skip
+        cwd=BASE_DIR,
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "DJANGO_SECRET_KEY": "tests-only",
+            "SYNC_AT_WORKER_START": "false",
+            **env,
+        },
+        start_new_session=True,
+    )

@@ -113,7 +113,11 @@ def test_it_keeps_answering_and_loses_nothing_while_the_broker_is_down_or_stalle
         from celery.contrib.testing.worker import start_worker
 
         with start_worker(
-            celery_app, pool="threads", concurrency=2, queues=["sync", "stops"], perform_ping_check=False
+            celery_app,
+            pool="threads",
+            concurrency=2,
+            queues=["sync", "live", "stops"],
+            perform_ping_check=False,
         ):
             wait_until(lambda: set(approved) <= set(services.stop_requests_relay()))
             tasks.stop_relay.delay()

@@ -89,6 +89,18 @@ def test_it_reports_sync_freshness_api_calls_and_deployments_in_progress(live, s
     assert _value(samples, "appconfig_console_deployments_in_progress", account="test") == 1
 
 
+def test_it_counts_throttling_answers_that_were_waited_out(account, emulator, scraper, settings):
+    settings.APPCONFIG_THROTTLE_RETRY_SECONDS = 30.0
+    emulator.seed_estate(applications=1, environments=1)
+    emulator.add_fault(operation="ListEnvironments", kind="throttle", count=4)
+
+    sync.sync_account(account=account)
+
+    samples = scraper()
+    assert _value(samples, "appconfig_console_sync_throttles", account="test") == 4
+    assert _value(samples, "appconfig_console_sync_throttled_runs", account="test") == 0  # none failed
+
+
 def test_it_reports_a_never_synced_account_as_infinitely_old_and_a_throttled_sync(account, emulator, scraper):
     assert math.isinf(_value(scraper(), "appconfig_console_sync_last_success_age_seconds", account="test"))
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("deployments", "0007_extensions_kms_and_aws_account"),
+        ("deployments", "0008_api_rate_limit_and_throttles"),
     ]
 
     operations = [

@@ -448,3 +448,21 @@ def test_it_logs_a_failed_application_sync_in_one_line(account, emulator, caplog
         sync.sync_account(account=account)
     [line] = [r for r in caplog.records if r.name == "deployments.sync"]
     assert "ThrottlingException" in line.getMessage() and line.exc_info is None
+
+
+def test_it_publishes_a_full_pass_taking_the_accounts_in_turn(account, emulator, monkeypatch):
+    """Workers then spend every account's budget at once, instead of waiting on one account's."""
+    emulator.seed_estate(applications=3, environments=1)
+    Account.objects.filter(pk=account.pk).update(aws_account_id="111111111111")
+    other = Account.objects.create(
+        name="other", region="us-east-1", endpoint_url=emulator.url, aws_account_id="222222222222"
+    )
+    published = []
+    monkeypatch.setattr(sync, "publish", lambda task, **kwargs: published.append(kwargs["application_id"]))
+
+    assert sync.sync_accounts_fan_out(accounts=[account, other]) == 6
+
+    owners = dict(Application.objects.values_list("pk", "account__name"))
+    assert [owners[pk] for pk in published] == ["test", "other"] * 3
+    assert SyncRun.objects.filter(scope="account", status="succeeded").count() == 2
+    assert not SyncRun.objects.filter(scope="application").exists()

@@ -284,6 +284,8 @@ def test_it_reconciles_a_stop_applied_then_timed_out_as_success(live, operator, 
 
 def test_it_retries_after_throttling_and_stops_once(live, operator, emulator, enqueued, settings):
     settings.APPCONFIG_MAX_ATTEMPTS = 1
+    # Throttling that outlasts the call's own waiting (none here) reaches the service, which retries.
+    settings.APPCONFIG_THROTTLE_RETRY_SECONDS = 0.0
     from deployments.appconfig import forget_clients
 
     forget_clients()

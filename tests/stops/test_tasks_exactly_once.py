@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -19,9 +18,7 @@ from django.urls import reverse
 from deployments.models import Role, StopRequest, StopStatus
 from portal.embedded import free_port, start_redis
 from stops import services, tasks
-from tests.helpers import point_celery_at, wait_until, worker_idle
-
-BASE_DIR = Path(__file__).resolve().parents[2]
+from tests.helpers import point_celery_at, wait_until, worker_idle, worker_process
 
 
 def _stopped_in_appconfig(deployment) -> bool:
@@ -109,7 +106,11 @@ def test_it_loses_no_approved_request_while_the_broker_is_down(
         from celery.contrib.testing.worker import start_worker
 
         with start_worker(
-            celery_app, pool="threads", concurrency=2, queues=["sync", "stops"], perform_ping_check=False
+            celery_app,
+            pool="threads",
+            concurrency=2,
+            queues=["sync", "live", "stops"],
+            perform_ping_check=False,
         ):
             # The relay offers what nobody claimed for STOP_RELAY_DELAY_SECONDS: wait for that, not a guess.
             wait_until(lambda: stop_request.pk in services.stop_requests_relay())
@@ -128,43 +129,12 @@ LEASE = TASK_TIME_LIMIT + 1
 
 
 def _worker_process(redis_url: str, lease: int) -> subprocess.Popen:
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    else:
-        database_url = f"sqlite:///{db['NAME']}"  # the test database is a file (see settings)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "DJANGO_SECRET_KEY": "tests-only",
-        "STOP_EXECUTION_LEASE_SECONDS": str(lease),
-        "STOP_TASK_TIME_LIMIT": str(TASK_TIME_LIMIT),
-        "APPCONFIG_READ_TIMEOUT": "15",
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "-Q",
-            "stops",
-            "-c",
-            "1",
-            "-P",
-            "solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-l",
-            "WARNING",
-        ],  # fmt: skip
-        cwd=BASE_DIR,
-        env=env,
-        start_new_session=True,
+    return worker_process(
+        redis_url,
+        queues="stops",
+        STOP_EXECUTION_LEASE_SECONDS=str(lease),
+        STOP_TASK_TIME_LIMIT=str(TASK_TIME_LIMIT),
+        APPCONFIG_READ_TIMEOUT="15",
     )
 
 
