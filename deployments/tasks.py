@@ -21,6 +21,7 @@ from celery.utils.time import get_exponential_backoff_interval
 
 from deployments.appconfig import PermanentAppConfigError, TransientAppConfigError, background_calls
 from deployments.models import Account, Application, Deployment, Environment
+from portal.queue import waiting
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,15 @@ def retry_or_give_up(task, exc: TransientAppConfigError) -> None:
 
 @shared_task(name="deployments.tasks.sync_all_accounts", ignore_result=True)
 def sync_all_accounts() -> None:
+    """Beat's full pass, unless the previous one is still queued: a pass that takes longer than
+    SYNC_INTERVAL_SECONDS (a large estate, few workers) would otherwise stack pass on pass in the `sync`
+    queue without end. The first tick after it drains starts the next."""
     from deployments.sync import accounts_to_sync, sync_accounts_fan_out
 
+    backlog = waiting("sync")
+    if backlog:
+        logger.info("full sync pass skipped: %d tasks of the previous pass are still queued", backlog)
+        return
     with background_calls():
         sync_accounts_fan_out(accounts=accounts_to_sync())
 

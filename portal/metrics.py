@@ -22,9 +22,7 @@ import math
 import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from functools import cache
 
-import redis
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db.models import Count, Min, Q, Sum
@@ -41,13 +39,12 @@ from audit.models import AuditVerification
 from audit.records import client_ip
 from deployments.models import ACTIVE_STATES, OPEN_STOP_STATUSES, Deployment, StopRequest, StopStatus, SyncRun
 from deployments.selectors import sync_health
+from portal.queue import waiting
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "appconfig_console"
 QUEUES = ("sync", "live", "stops")
-# kombu's Redis transport keeps a queue's prioritised messages in sibling lists: name + sep + step.
-_PRIORITY_SIBLINGS = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 # Approval to StopDeployment, seconds: the relay re-enqueues after STOP_RELAY_DELAY_SECONDS (15).
 STOP_LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600)
 FINAL_STOP_STATUSES = [s for s in StopStatus.values if s not in OPEN_STOP_STATUSES]
@@ -107,12 +104,6 @@ class _Scrape:
 def _age(now: datetime, then: datetime | None) -> float:
     """Seconds since `then`; +Inf for never, so that "older than" alerts fire for it too."""
     return (now - then).total_seconds() if then is not None else math.inf
-
-
-@cache
-def _broker(url: str) -> redis.Redis:
-    # One client (and connection pool) per process; short timeouts: a scrape must not hang on the broker.
-    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
 
 
 class ConsoleCollector:
@@ -318,19 +309,12 @@ class ConsoleCollector:
         depth = GaugeMetricFamily(
             f"{PREFIX}_queue_length", "Messages waiting in a Celery queue on the broker", labels=["queue"]
         )
-        try:
-            pipe = _broker(settings.CELERY_BROKER_URL).pipeline(transaction=False)
-            for queue in QUEUES:
-                for sibling in _PRIORITY_SIBLINGS:
-                    pipe.llen(queue + sibling)
-            lengths = pipe.execute()
-        except redis.RedisError as exc:
-            logger.warning("metrics: broker unreachable: %s", exc)
+        lengths = {queue: waiting(queue) for queue in QUEUES}
+        if None in lengths.values():
             up.add_metric([], 0.0)
             yield up
             return
         up.add_metric([], 1.0)
-        step = len(_PRIORITY_SIBLINGS)
-        for index, queue in enumerate(QUEUES):
-            depth.add_metric([queue], float(sum(lengths[index * step : (index + 1) * step])))
+        for queue, length in lengths.items():
+            depth.add_metric([queue], float(length))
         yield from (up, depth)

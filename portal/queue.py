@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import transaction
 
@@ -40,6 +41,32 @@ def _pool(app: Any, timeout: float) -> Any:
             connection = app.connection_for_write(connect_timeout=timeout, transport_options=options)
             _pools[key] = connection.Pool(limit=POOL_LIMIT)
         return _pools[key]
+
+
+# kombu's Redis transport keeps a queue's prioritised messages in sibling lists: name + separator + step.
+PRIORITY_SIBLINGS = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+
+
+def waiting(queue: str) -> int | None:
+    """Messages waiting in `queue` on the broker (a Redis), not yet taken by a worker; None when the broker
+    cannot be asked (down, or not Redis)."""
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    try:
+        pipe = _redis(url).pipeline(transaction=False)
+        for sibling in PRIORITY_SIBLINGS:
+            pipe.llen(queue + sibling)
+        return sum(pipe.execute())
+    except redis.RedisError as exc:
+        logger.warning("broker unreachable, cannot read the %s queue: %s", queue, exc)
+        return None
+
+
+@cache
+def _redis(url: str) -> redis.Redis:
+    # One client (and connection pool) per process and URL; short timeouts: never a hang on the broker.
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
 
 
 def publish(task: Any, /, **kwargs: Any) -> bool:

@@ -1,6 +1,7 @@
 """The sync tasks through a real Celery worker and the real Redis broker, against the real emulator."""
 
 import pytest
+import redis
 
 from deployments import tasks
 from deployments.models import Application, Deployment, DeploymentConfiguration, Environment, SyncRun
@@ -104,3 +105,23 @@ def test_it_fetches_a_deployments_configuration_in_a_worker(account, emulator, b
     )
     row = DeploymentConfiguration.objects.get(deployment=deployment)
     assert row.content_type == "application/json" and row.size == len(b'{"on": true}') and not row.error
+
+
+@pytest.mark.django_db
+def test_a_full_pass_is_not_queued_on_top_of_one_still_waiting(redis_url, settings, monkeypatch):
+    """Protects the `sync` queue from growing without end when a pass outlasts SYNC_INTERVAL_SECONDS: beat's
+    ticks queue up behind the pass, and each would publish another whole pass as soon as it ran."""
+    settings.CELERY_BROKER_URL = redis_url
+    passes = []
+    monkeypatch.setattr("deployments.sync.sync_accounts_fan_out", lambda *, accounts: passes.append(1) or 0)
+    broker = redis.Redis.from_url(redis_url)
+    broker.delete("sync")
+    broker.lpush("sync", "an application task of the previous pass")
+    try:
+        tasks.sync_all_accounts()
+        assert passes == []
+        broker.delete("sync")
+        tasks.sync_all_accounts()
+        assert passes == [1]
+    finally:
+        broker.delete("sync")
