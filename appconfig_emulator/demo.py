@@ -260,10 +260,13 @@ class DemoActivity:
         self.clock = clock
         self.stopping = stopping
         self.rng = rng
+        # Set by the emulator's reset (under the store's lock): an emptied account gets no demo activity, so
+        # applications made after a reset are left alone.
+        self.cancelled = threading.Event()
 
     def run(self) -> None:
         next_round = self.clock.now() + PASS_INTERVAL_SECONDS  # the first round ran when the demo started
-        while not self.stopping.wait(1.0):
+        while not self.stopping.wait(1.0) and not self.cancelled.is_set():
             now = self.clock.now()
             if now >= next_round:
                 # The demo must outlive any oddity, such as a reset in the middle of a round.
@@ -277,6 +280,8 @@ class DemoActivity:
         """Starts a deployment on an idle environment (more while fewer than MIN_ACTIVE_DEPLOYMENTS are
         running) and, now and then, lets a prod alarm roll one back."""
         with self.store.lock:
+            if self.cancelled.is_set():
+                return
             environments = [
                 (application, environment)
                 for application in self.store.applications.values()

@@ -69,6 +69,7 @@ class Emulator:
         self.restored = False  # whether the store was loaded from an existing state file
         self._server: EmulatorServer | None = None
         self._threads: list[threading.Thread] = []
+        self._demo_activities: list[demo.DemoActivity] = []
         self._rng = random.Random(2019)  # a fixed seed: the same demo every time
         if self.state_file and self.state_file.exists():
             self._restore(self.state_file)
@@ -168,7 +169,11 @@ class Emulator:
     def reset(self) -> None:
         """Empties the account (predefined strategies remain), the counters and the faults; the latency and
         the rate limit return to those given at start, every rate-limit bucket full."""
-        self.store.clear()
+        with self.store.lock:
+            for activity in self._demo_activities:
+                activity.cancelled.set()
+            self._demo_activities.clear()
+            self.store.clear()
         self.reset_counters()
         self.fault_injector.clear()
         self.pacing.reset()
@@ -290,5 +295,6 @@ class Emulator:
 
     def start_demo_activity(self) -> None:
         activity = demo.DemoActivity(self.store, self.clock, self.stopping, self._rng)
+        self._demo_activities.append(activity)
         activity.round(self.clock.now())
         self._spawn("appconfig-emulator-demo", activity.run)

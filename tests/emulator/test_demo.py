@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -319,3 +320,25 @@ def test_it_starts_deployments_only_on_idle_environments(demo):
     for environment in environments:
         active = [d for d in environment.deployments if d.state(now) in ("DEPLOYING", "BAKING")]
         assert len(active) <= 1
+
+
+def test_a_reset_stops_the_demo_activity(demo, boto3_client):
+    """Protects what is made after a reset (the console's tests share one emulator) from the demo's rounds,
+    which would start deployments on it."""
+    demo.reset()
+    application = boto3_client.create_application(Name="mine")["Id"]
+    environment = boto3_client.create_environment(ApplicationId=application, Name="prod")["Id"]
+    profile = boto3_client.create_configuration_profile(
+        ApplicationId=application, Name="flags", LocationUri="hosted"
+    )["Id"]
+    boto3_client.create_hosted_configuration_version(
+        ApplicationId=application,
+        ConfigurationProfileId=profile,
+        Content=b"{}",
+        ContentType="application/json",
+    )
+    demo.advance(PASS_INTERVAL_SECONDS * 2)
+    time.sleep(2.5)  # the activity checks the clock once a wall-clock second
+    deployments = boto3_client.list_deployments(ApplicationId=application, EnvironmentId=environment)
+    assert deployments["Items"] == []
+    assert not any(t.name == "appconfig-emulator-demo" and t.is_alive() for t in demo._threads)
