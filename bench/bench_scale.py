@@ -391,7 +391,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=30.0, help="ms per AppConfig call (jitter: 10 %%)")
     parser.add_argument("--tps", type=float, default=10.0, help="AppConfig's limit = each budget")
     parser.add_argument("--workers", default="1,2,4", help="sync worker processes to try, comma-separated")
-    parser.add_argument("--threads", type=int, default=4, help="threads per sync worker (WORKER_CONCURRENCY)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per sync worker (WORKER_CONCURRENCY)")
     parser.add_argument("--stops", type=int, default=8, help="stops measured idle and during each pass")
     parser.add_argument("--pass-timeout", type=float, default=600.0, help="seconds one full pass may take")
     args = parser.parse_args()
